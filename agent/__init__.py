@@ -1,0 +1,1 @@
+"""Email Assistant: domain, storage and integrations (no web framework here)."""

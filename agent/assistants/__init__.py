@@ -1,0 +1,1 @@
+"""Assistant personas: who the assistant speaks for and how."""

@@ -1,0 +1,122 @@
+"""Typed settings read from the environment (and a .env file) once, at startup."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", "please-change", "xxx"}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Every setting, named as in the design's configuration table."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("email-assistant")),
+        validation_alias="EA_DATA_DIR",
+    )
+    host: str = Field(default="127.0.0.1", validation_alias="EA_HOST")
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="EA_PORT")
+    base_url: str = Field(default="", validation_alias="EA_BASE_URL")
+    secret_key: SecretStr | None = Field(default=None, validation_alias="EA_SECRET_KEY")
+
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    llm_model: str = Field(default="gpt-4o-mini", validation_alias="EA_LLM_MODEL")
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="EA_LLM_TIMEOUT_SECONDS")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, validation_alias="EA_LLM_MAX_RETRIES")
+
+    google_client_id: str | None = Field(default=None, validation_alias="GOOGLE_CLIENT_ID")
+    google_client_secret: SecretStr | None = Field(default=None, validation_alias="GOOGLE_CLIENT_SECRET")
+    google_discovery_url: str = Field(
+        default="https://accounts.google.com/.well-known/openid-configuration",
+        validation_alias="EA_GOOGLE_DISCOVERY_URL",
+    )
+    gmail_api_url: str = Field(default="https://gmail.googleapis.com", validation_alias="EA_GMAIL_API_URL")
+    google_certs_url: str = Field(
+        default="https://www.googleapis.com/oauth2/v1/certs", validation_alias="EA_GOOGLE_CERTS_URL"
+    )
+    pubsub_topic: str | None = Field(default=None, validation_alias="EA_PUBSUB_TOPIC")
+    pubsub_push_audience: str | None = Field(default=None, validation_alias="EA_PUBSUB_PUSH_AUDIENCE")
+    pubsub_push_service_account: str | None = Field(
+        default=None, validation_alias="EA_PUBSUB_PUSH_SERVICE_ACCOUNT"
+    )
+    pubsub_subscription: str | None = Field(default=None, validation_alias="EA_PUBSUB_SUBSCRIPTION")
+    mail_poll_seconds: int = Field(default=60, ge=5, validation_alias="EA_MAIL_POLL_SECONDS")
+
+    worker_in_process: bool = Field(default=True, validation_alias="EA_WORKER_IN_PROCESS")
+    worker_concurrency: int = Field(default=4, ge=1, le=64, validation_alias="EA_WORKER_CONCURRENCY")
+    retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("EA_LOG_LEVEL", "LOG_LEVEL"))
+
+    @field_validator("base_url", "gmail_api_url", "openai_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        if not self.base_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+            self.base_url = f"http://{host}:{self.port}"
+        return self
+
+    @property
+    def local_mode(self) -> bool:
+        """No Google client configured: one local user, sandbox mail, loopback only."""
+        return not (self.google_client_id and self.google_client_secret)
+
+    @property
+    def llm_configured(self) -> bool:
+        """A model endpoint is usable: a key, or a custom endpoint (Ollama/vLLM need no key)."""
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    @cached_property
+    def sender_domain(self) -> str:
+        """Domain used for generated Message-IDs."""
+        host = self.base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        return host or "localhost"
+
+    def secret_keys(self) -> list[str]:
+        """The Fernet key ring from EA_SECRET_KEY (first is current); empty when unset."""
+        raw = self.secret_key.get_secret_value() if self.secret_key else ""
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+    def check(self) -> None:
+        """Refuse configurations that cannot be safe; raise ConfigError with the fix."""
+        keys = self.secret_keys()
+        if not self.local_mode:
+            if not keys or any(k.lower() in PLACEHOLDER_SECRETS for k in keys):
+                raise ConfigError(
+                    "EA_SECRET_KEY is unset or a placeholder. Outside local mode it must be a real "
+                    "Fernet key: generate one with `python -c \"from cryptography.fernet import "
+                    "Fernet; print(Fernet.generate_key().decode())\"`."
+                )
+        if self.local_mode and not is_loopback(self.host):
+            raise ConfigError(
+                f"Local mode (no GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET) serves one user without "
+                f"sign-in, so it binds to loopback only; refusing host {self.host!r}. Use 127.0.0.1, "
+                f"or configure Google sign-in to serve other addresses."
+            )
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,136 @@
+"""PostgreSQL: the embedded server, the connection pool and the migrations."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from agent.config import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = ROOT / "migrations"
+MIGRATION_LOCK_ID = 7_301_447_001  # pg_advisory_lock key shared by every process that migrates
+DATABASE_NAME = "email_assistant"
+
+
+class EmbeddedPostgres:
+    """A pgserver-managed PostgreSQL under EA_DATA_DIR, stopped when the last handle closes."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = data_dir / "pgdata"
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or join) the embedded server; return a conninfo for our database."""
+        import pgserver  # imported here: starting Postgres is a runtime decision, not an import one
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        admin_uri = self._server.get_uri()
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        log.info("embedded PostgreSQL running with data in %s", self.pgdata)
+        return self._server.get_uri(DATABASE_NAME)
+
+    def stop(self) -> None:
+        """Release our handle; the server stops when no process uses it."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def resolve_conninfo(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """DATABASE_URL when set, otherwise a started embedded server."""
+    if settings.database_url:
+        return settings.database_url, None
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return embedded.start(), embedded
+
+
+def open_pool(conninfo: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+    """An unopened async pool returning dict rows; the caller opens and closes it."""
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"row_factory": dict_row, "autocommit": False},
+        open=False,
+        name="email-assistant",
+    )
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    """The numbered SQL files, in order; a gap or duplicate number is an error."""
+    found: list[tuple[int, str, Path]] = []
+    for path in directory.glob("*.sql"):
+        match = re.fullmatch(r"(\d+)_([\w-]+)\.sql", path.name)
+        if not match:
+            raise RuntimeError(f"migration file {path.name} must be named NNN_name.sql")
+        found.append((int(match.group(1)), match.group(2), path))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..N without gaps, found {numbers}")
+    return found
+
+
+async def apply_migrations(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply pending project migrations, procrastinate's schema and LangGraph's tables, under a lock."""
+    applied: list[int] = []
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in await cur.fetchall()}
+            for number, name, path in migration_files(directory):
+                if number in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text(encoding="utf-8"))
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (number, name)
+                    )
+                log.info("applied migration %03d_%s", number, name)
+                applied.append(number)
+            await _apply_procrastinate_schema(conn, conninfo)
+            await _apply_checkpointer_schema(conninfo)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+    return applied
+
+
+async def _apply_procrastinate_schema(conn: psycopg.AsyncConnection, conninfo: str) -> None:
+    """Install procrastinate's schema once (its own upgrades ship as its migrations)."""
+    cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+    row = await cur.fetchone()
+    if row and row[0]:
+        return
+    from agent.jobs import make_app
+
+    app = make_app(conninfo)
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()
+    log.info("installed procrastinate schema")
+
+
+async def _apply_checkpointer_schema(conninfo: str) -> None:
+    """Create or upgrade LangGraph's checkpoint tables (idempotent)."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    async with AsyncPostgresSaver.from_conn_string(conninfo) as saver:
+        await saver.setup()

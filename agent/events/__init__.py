@@ -1,0 +1,1 @@
+"""The audit trail: every decision, action and ignored event of a thread."""

@@ -1,0 +1,40 @@
+"""Event storage."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    user_id: UUID,
+    thread_id: UUID | None,
+    kind: str,
+    summary: str = "",
+    detail: dict[str, Any] | None = None,
+    actor: str = "assistant",
+    model: str | None = None,
+    dedupe_key: str | None = None,
+) -> bool:
+    """Append an event; with a dedupe_key a re-run records it only once. True when written."""
+    cur = await conn.execute(
+        "INSERT INTO events (user_id, thread_id, kind, summary, detail, actor, model, dedupe_key) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+        (user_id, thread_id, kind, summary, Jsonb(detail or {}), actor, model, dedupe_key),
+    )
+    return await cur.fetchone() is not None
+
+
+async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID) -> list[dict[str, Any]]:
+    """A thread's events, oldest first."""
+    cur = await conn.execute(
+        "SELECT id, kind, summary, detail, actor, model, at FROM events "
+        "WHERE thread_id = %s AND user_id = %s ORDER BY id",
+        (thread_id, user_id),
+    )
+    return await cur.fetchall()

@@ -1,0 +1,112 @@
+"""The language model: any OpenAI-compatible endpoint through langchain-openai, built lazily."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from agent.config import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+HOW_TO_CONFIGURE = (
+    "No language model is configured. Set OPENAI_API_KEY (OpenAI), or OPENAI_BASE_URL for an "
+    "OpenAI-compatible server such as Ollama (http://127.0.0.1:11434/v1) or vLLM, and EA_LLM_MODEL, "
+    "then restart; parked threads continue by themselves."
+)
+
+
+class ModelUnavailable(RuntimeError):
+    """The model is not configured or failed; the thread is parked with this message."""
+
+
+class FirstDraft(BaseModel):
+    """A first email: the model writes only the subject and the body."""
+
+    subject: str = Field(description="Short, specific subject line, no clickbait, no emojis.")
+    body: str = Field(description="Plain-text body without greeting-less openings, without a signature.")
+
+
+class ReplyDraft(BaseModel):
+    """A reply or follow-up: the subject is fixed by the thread, the model writes the body."""
+
+    body: str = Field(description="Plain-text body, without a signature.")
+
+
+class Intent(StrEnum):
+    """What a reply means for the outreach."""
+
+    interested = "interested"
+    question = "question"
+    objection = "objection"
+    not_interested = "not_interested"
+    unsubscribe = "unsubscribe"
+    out_of_office = "out_of_office"
+    wrong_person = "wrong_person"
+    meeting_request = "meeting_request"
+    auto_reply = "auto_reply"
+    bounce = "bounce"
+    unclear = "unclear"
+
+
+class Classification(BaseModel):
+    """The decision about one reply."""
+
+    intent: Intent
+    confidence: float = Field(ge=0, le=1, description="0..1, how sure the classification is.")
+    reason: str = Field(description="One sentence: why, citing the reply.")
+    out_of_office_until: date | None = Field(
+        description="The stated return date for out-of-office replies (YYYY-MM-DD), else null."
+    )
+
+
+class LanguageModel:
+    """Structured calls to the configured chat model; the client is created on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._chat: Any = None
+
+    @property
+    def name(self) -> str:
+        """The model name recorded with each decision."""
+        return self._settings.llm_model
+
+    @property
+    def configured(self) -> bool:
+        """Whether a model endpoint is configured at all."""
+        return self._settings.llm_configured
+
+    def _client(self) -> Any:
+        if not self.configured:
+            raise ModelUnavailable(HOW_TO_CONFIGURE)
+        if self._chat is None:
+            from langchain_openai import ChatOpenAI
+
+            s = self._settings
+            self._chat = ChatOpenAI(
+                model=s.llm_model,
+                api_key=s.openai_api_key.get_secret_value() if s.openai_api_key else "not-needed",
+                base_url=s.openai_base_url,
+                timeout=s.llm_timeout_seconds,
+                max_retries=s.llm_max_retries,
+                temperature=0.4,
+            )
+        return self._chat
+
+    async def structured(self, schema: type[T], system: str, user: str) -> T:
+        """Ask for one object of the schema; transient errors are retried by the client."""
+        chat = self._client().with_structured_output(schema, method="json_schema")
+        try:
+            result = await chat.ainvoke([("system", system), ("human", user)])
+        except Exception as exc:  # any client, network or parsing failure parks the thread
+            log.warning("model call failed: %s", exc.__class__.__name__)
+            raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") from exc
+        if not isinstance(result, schema):
+            raise ModelUnavailable("The language model returned no usable answer.")
+        return result

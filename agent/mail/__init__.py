@@ -1,0 +1,1 @@
+"""Mail transports, message models and MIME handling."""

@@ -1,0 +1,119 @@
+"""The outbox: one row per send step, so a re-run never sends twice."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg_pool import AsyncConnectionPool
+
+from agent.events import service as events
+from agent.mail.mime import new_message_id
+from agent.mail.models import OutgoingMessage, SentMessage
+from agent.mail.transport import MailTransport
+from agent.suppressions import service as suppressions
+from agent.threads import messages
+from agent.threads import service as threads
+
+log = logging.getLogger(__name__)
+MAX_REFERENCES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What became of one send step."""
+
+    sent: bool
+    message_id: str
+    refused_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who a thread's mail is from: fixed by the account and persona, never by the model."""
+
+    address: str
+    name: str
+    domain: str
+
+
+def reply_subject(subject: str) -> str:
+    """The subject of a message that continues a conversation."""
+    return subject if subject.lower().startswith(("re:", "re :")) else f"Re: {subject}"
+
+
+async def send_step(
+    pool: AsyncConnectionPool, transport: MailTransport, *, thread_id: UUID, step: int, kind: str, author: str,
+    subject: str, text: str, sender: Sender,
+) -> SendResult:
+    """Send the message of one step exactly once (sent → skip; pending → reconcile, then send)."""
+    async with pool.connection() as conn:
+        thread = await threads.get_any(conn, thread_id=thread_id)
+        user_id = thread["user_id"]
+        await conn.execute(
+            "INSERT INTO outbox (thread_id, step, user_id, kind, author, message_id, subject, text)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, step) DO NOTHING",
+            (thread_id, step, user_id, kind, author, new_message_id(sender.domain), subject, text),
+        )
+        cur = await conn.execute("SELECT * FROM outbox WHERE thread_id = %s AND step = %s FOR UPDATE", (thread_id, step))
+        row = await cur.fetchone()
+        if row["status"] == "sent":
+            return SendResult(True, row["message_id"])
+        if row["status"] == "refused":
+            return SendResult(False, row["message_id"], "refused earlier")
+        reason = await suppressions.reason_for(conn, user_id=user_id, email=thread["recipient_email"])
+        if reason:
+            await conn.execute("UPDATE outbox SET status = 'refused' WHERE thread_id = %s AND step = %s", (thread_id, step))
+            await events.record(conn, user_id=user_id, thread_id=thread_id, kind="send_refused",
+                                summary=f"Not sent: {thread['recipient_email']} is suppressed ({reason}).",
+                                detail={"step": step, "reason": reason}, dedupe_key=f"refused:{step}")
+            return SendResult(False, row["message_id"], f"suppressed ({reason})")
+        attempts = row["attempts"]
+        await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE thread_id = %s AND step = %s", (thread_id, step))
+        last = await messages.last_message(conn, thread_id=thread_id)
+
+    msg = _outgoing(thread, row, last, sender)
+    found = await transport.find_sent(row["message_id"]) if attempts > 0 else None
+    if found is not None:
+        log.info("thread %s step %s: found already-sent message, not sending again", thread_id, step)
+    sent = found or await transport.send(msg)
+    await _finalize(pool, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
+                    transport=transport.name, reconciled=found is not None)
+    return SendResult(True, row["message_id"])
+
+
+def _outgoing(thread: dict[str, Any], row: dict[str, Any], last: dict[str, Any] | None, sender: Sender) -> OutgoingMessage:
+    in_reply_to = last["message_id"] if last else None
+    refs: tuple[str, ...] = ()
+    if last:
+        refs = tuple([*(last["references"] or []), last["message_id"]][-MAX_REFERENCES:])
+    return OutgoingMessage(
+        from_addr=sender.address, from_name=sender.name, to_addr=thread["recipient_email"],
+        to_name=thread["recipient_name"], subject=row["subject"], text=row["text"], message_id=row["message_id"],
+        in_reply_to=in_reply_to, references=refs, provider_thread_id=thread["provider_thread_id"],
+    )
+
+
+async def _finalize(
+    pool: AsyncConnectionPool, *, thread: dict[str, Any], step: int, msg: OutgoingMessage, sent: SentMessage,
+    author: str, kind: str, transport: str, reconciled: bool,
+) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = now(), provider_message_id = %s"
+            " WHERE thread_id = %s AND step = %s",
+            (sent.provider_message_id, thread["id"], step),
+        )
+        await messages.insert_outbound(conn, user_id=thread["user_id"], thread_id=thread["id"], transport=transport,
+                                       msg=msg, sent=sent, author=author)
+        await conn.execute(
+            "UPDATE threads SET provider_thread_id = coalesce(provider_thread_id, %s),"
+            " subject = coalesce(subject, %s), updated_at = now() WHERE id = %s",
+            (sent.provider_thread_id, msg.subject, thread["id"]),
+        )
+        await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="sent", actor=author,
+                            summary=f"Sent {kind.replace('_', ' ')} to {msg.to_addr}.",
+                            detail={"step": step, "message_id": msg.message_id, "reconciled": reconciled},
+                            dedupe_key=f"sent:{step}")

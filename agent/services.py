@@ -1,0 +1,86 @@
+"""Everything the server and the worker share, opened once at startup and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import procrastinate
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from agent import db, jobs
+from agent.config import Settings
+from agent.llm import LanguageModel
+from agent.mail.outbox import Sender
+from agent.mail.sandbox import SandboxTransport
+from agent.mail.transport import MailTransport
+from agent.users import service as users
+from graphs.context import Context
+from graphs.graph import build
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Open resources: the pool, the job app, the checkpointed graph, the model."""
+
+    settings: Settings
+    pool: AsyncConnectionPool
+    jobs: procrastinate.App
+    graph: Any
+    llm: LanguageModel
+    local_user_id: UUID | None
+
+    async def transport_for(self, user_id: UUID) -> MailTransport:
+        """The user's mail transport: the sandbox until Gmail is connected."""
+        return SandboxTransport(self.pool, user_id=user_id)
+
+    async def sender_for(self, user_id: UUID, sender_name: str) -> Sender:
+        """The fixed From of the user's mail."""
+        async with self.pool.connection() as conn:
+            user = await users.get(conn, user_id=user_id)
+        return Sender(address=user["email"], name=sender_name, domain=self.settings.sender_domain)
+
+    async def context_for(self, thread: dict[str, Any]) -> Context:
+        """The graph's run-time context for one thread."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT sender_name FROM assistants WHERE id = %s", (thread["assistant_id"],))
+            persona = await cur.fetchone()
+        return Context(
+            pool=self.pool, llm=self.llm, transport=await self.transport_for(thread["user_id"]),
+            sender=await self.sender_for(thread["user_id"], persona["sender_name"]),
+            scheduler=jobs.JobScheduler(self.jobs),
+        )
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
+    """Start the database (embedded when DATABASE_URL is unset), migrate, and open every resource."""
+    conninfo, embedded = db.resolve_conninfo(settings)
+    try:
+        if migrate:
+            await db.apply_migrations(conninfo)
+        pool = db.open_pool(conninfo)
+        saver_pool = AsyncConnectionPool(
+            conninfo, min_size=1, max_size=5, open=False,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        )
+        job_app = jobs.make_app(conninfo)
+        async with pool, saver_pool, job_app.open_async():
+            graph = build().compile(checkpointer=AsyncPostgresSaver(saver_pool), name="outreach_thread")
+            local_user_id = None
+            if settings.local_mode:
+                async with pool.connection() as conn:
+                    local_user_id = (await users.ensure_local_user(conn))["id"]
+            yield Services(settings=settings, pool=pool, jobs=job_app, graph=graph,
+                           llm=LanguageModel(settings), local_user_id=local_user_id)
+    finally:
+        if embedded is not None:
+            embedded.stop()

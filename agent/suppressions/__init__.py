@@ -1,0 +1,1 @@
+"""Addresses never to email again."""

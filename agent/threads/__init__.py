@@ -1,0 +1,1 @@
+"""Outreach threads: one conversation with one recipient."""

@@ -1,0 +1,124 @@
+"""What a user can do to a thread: each checks the thread's state, then queues an event or records a change."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from agent import jobs
+from agent.errors import Conflict
+from agent.events import service as events
+from agent.mail import inbound
+from agent.mail.sandbox import SandboxTransport
+from agent.services import Services
+from agent.threads import messages
+from agent.threads import service as threads
+from agent.threads.models import DraftEdit, Feedback, HumanReply, SandboxReply, WaitRef
+
+
+async def _thread(svc: Services, user_id: UUID, thread_id: UUID) -> dict[str, Any]:
+    async with svc.pool.connection() as conn:
+        return await threads.get(conn, user_id=user_id, thread_id=thread_id)
+
+
+def _require(thread: dict[str, Any], statuses: set[str], doing: str) -> None:
+    if thread["status"] not in statuses:
+        state = thread["status"].replace("_", " ")
+        raise Conflict(f"Cannot {doing}: the thread is {state}.")
+
+
+async def _queue(svc: Services, thread: dict[str, Any], event: dict[str, Any]) -> None:
+    await jobs.defer_resume(svc.jobs, thread_id=thread["id"], event=event)
+
+
+async def approve(svc: Services, *, user_id: UUID, thread_id: UUID, body: DraftEdit) -> None:
+    """Approve the pending draft, with the user's edits if any."""
+    thread = await _thread(svc, user_id, thread_id)
+    _require(thread, {"awaiting_approval"}, "approve")
+    event = {"type": "approve", "wait_id": body.wait_id or thread["wait_id"], "by": str(user_id)}
+    event.update({k: v for k, v in (("subject", body.subject), ("text", body.text)) if v})
+    await _queue(svc, thread, event)
+
+
+async def reject(svc: Services, *, user_id: UUID, thread_id: UUID, body: WaitRef) -> None:
+    """Reject the pending draft: nothing is sent and the thread comes to you."""
+    thread = await _thread(svc, user_id, thread_id)
+    _require(thread, {"awaiting_approval"}, "reject")
+    await _queue(svc, thread, {"type": "reject", "wait_id": body.wait_id or thread["wait_id"]})
+
+
+async def regenerate(svc: Services, *, user_id: UUID, thread_id: UUID, body: Feedback) -> None:
+    """Ask for a new draft that follows the feedback."""
+    thread = await _thread(svc, user_id, thread_id)
+    _require(thread, {"awaiting_approval"}, "regenerate")
+    await _queue(svc, thread, {"type": "regenerate", "wait_id": body.wait_id or thread["wait_id"],
+                               "feedback": body.feedback})
+
+
+async def pause(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
+    """Hold the thread: nothing is sent until it resumes; replies are kept."""
+    async with svc.pool.connection() as conn:
+        thread = await threads.get(conn, user_id=user_id, thread_id=thread_id, for_update=True)
+        _require(thread, {"active", "waiting", "awaiting_approval", "needs_human"}, "pause")
+        await threads.update(conn, thread_id=thread_id, status="paused", park_reason=None)
+        await events.record(conn, user_id=user_id, thread_id=thread_id, kind="paused", actor="user",
+                            summary="You paused the thread.")
+
+
+async def resume(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
+    """Continue a paused or parked thread now."""
+    thread = await _thread(svc, user_id, thread_id)
+    _require(thread, {"paused"}, "resume")
+    async with svc.pool.connection() as conn:
+        await events.record(conn, user_id=user_id, thread_id=thread_id, kind="resumed", actor="user",
+                            summary="You resumed the thread.")
+    await _queue(svc, thread, {"type": "resume"})
+
+
+async def takeover(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
+    """Take the conversation over: the assistant stops writing until you hand it back."""
+    thread = await _thread(svc, user_id, thread_id)
+    _require(thread, {"waiting", "awaiting_approval"}, "take over")
+    await _queue(svc, thread, {"type": "takeover"})
+
+
+async def handback(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
+    """Give the conversation back to the assistant."""
+    thread = await _thread(svc, user_id, thread_id)
+    _require(thread, {"needs_human"}, "hand back")
+    await _queue(svc, thread, {"type": "handback"})
+
+
+async def human_reply(svc: Services, *, user_id: UUID, thread_id: UUID, body: HumanReply) -> None:
+    """Send a reply you wrote, through the same transport and conversation."""
+    thread = await _thread(svc, user_id, thread_id)
+    _require(thread, {"needs_human"}, "send your reply (take over first)")
+    await _queue(svc, thread, {"type": "human_reply", "text": body.text})
+
+
+async def stop(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
+    """Close the thread for good; nothing more is sent."""
+    async with svc.pool.connection() as conn:
+        thread = await threads.get(conn, user_id=user_id, thread_id=thread_id, for_update=True)
+        _require(thread, {"active", "waiting", "awaiting_approval", "needs_human", "paused"}, "stop")
+        await threads.update(conn, thread_id=thread_id, status="closed", close_reason="stopped", wait_id=None,
+                             wait_kind=None, pending_draft=None, park_reason=None, follow_up_due_at=None)
+        await events.record(conn, user_id=user_id, thread_id=thread_id, kind="closed", actor="user",
+                            summary="You stopped the thread.", detail={"reason": "stopped"}, dedupe_key="closed")
+
+
+async def sandbox_reply(svc: Services, *, user_id: UUID, thread_id: UUID, body: SandboxReply) -> inbound.Received:
+    """Post a reply as the recipient; it takes the same inbound path as real mail."""
+    thread = await _thread(svc, user_id, thread_id)
+    transport = await svc.transport_for(user_id)
+    if thread["transport"] != "sandbox" or not isinstance(transport, SandboxTransport):
+        raise Conflict("Sandbox replies exist only for sandbox threads.")
+    async with svc.pool.connection() as conn:
+        last = await messages.last_outbound(conn, thread_id=thread_id)
+    if last is None:
+        raise Conflict("Nothing has been sent in this thread yet, so there is nothing to reply to.")
+    provider_id = await transport.deliver_reply(
+        thread=thread, last_message=last, our_address=last["from_addr"], text=body.text, subject=body.subject,
+        headers=body.headers, domain=svc.settings.sender_domain,
+    )
+    return await inbound.receive(svc, user_id=user_id, transport=transport, provider_message_id=provider_id)

@@ -1,0 +1,145 @@
+"""Thread schemas for the API and the dashboard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+
+
+class Status(StrEnum):
+    """Where a thread stands."""
+
+    active = "active"
+    awaiting_approval = "awaiting_approval"
+    waiting = "waiting"
+    needs_human = "needs_human"
+    paused = "paused"
+    closed = "closed"
+
+
+class ThreadCreate(BaseModel):
+    """Start outreach to one recipient."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    assistant_id: UUID
+    recipient_email: EmailStr = Field(max_length=254)
+    recipient_name: Short = ""
+    recipient_company: Short = ""
+    context: Long = Field("", description="Personal context for this recipient (what you know, why them).")
+
+
+class Thread(BaseModel):
+    """A thread as listed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: UUID
+    assistant_id: UUID
+    status: Status
+    close_reason: str | None
+    park_reason: str | None
+    recipient_email: str
+    recipient_name: str
+    recipient_company: str
+    wait_kind: str | None
+    follow_up_due_at: datetime | None
+    subject: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageOut(BaseModel):
+    """One email in a thread."""
+
+    direction: str
+    author: str
+    subject: str
+    text: str
+    message_id: str | None
+    at: datetime
+    auto_reply: str | None = None
+    bounce: str | None = None
+
+
+class EventOut(BaseModel):
+    """One audit-trail entry."""
+
+    id: int
+    kind: str
+    summary: str
+    detail: dict[str, Any]
+    actor: str
+    model: str | None
+    at: datetime
+
+
+class ThreadDetail(Thread):
+    """A thread with its correspondence, pending draft and decisions."""
+
+    context: str
+    wait_id: str | None
+    messages: list[MessageOut]
+    pending_draft: dict[str, Any] | None
+    events: list[EventOut]
+
+
+class ThreadPage(BaseModel):
+    """One page of threads; pass next_cursor back for the next."""
+
+    items: list[Thread]
+    next_cursor: str | None
+
+
+class DraftEdit(BaseModel):
+    """An approval, optionally with the user's edits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wait_id: str | None = Field(None, description="The draft's wait id; an approval of an older draft is ignored.")
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = None
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)] | None = None
+
+
+class Feedback(BaseModel):
+    """Guidance for a regenerated draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wait_id: str | None = None
+    feedback: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class WaitRef(BaseModel):
+    """An action that may name the wait it answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    wait_id: str | None = None
+
+
+class HumanReply(BaseModel):
+    """A reply the user writes themself while they have taken over."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+
+
+class SandboxReply(BaseModel):
+    """A reply posted as the recipient, in sandbox mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    headers: dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=500)]] = Field(
+        default_factory=dict, max_length=20, description="Extra headers, e.g. Auto-Submitted, to rehearse automated mail."
+    )

@@ -1,0 +1,129 @@
+"""Thread storage."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+
+from agent.assistants import service as assistants
+from agent.errors import Conflict, InvalidInput, NotFound, translate_db_errors
+from agent.events import service as events
+from agent.suppressions import service as suppressions
+from agent.threads.models import Status, ThreadCreate
+
+NOT_FOUND = "Thread not found."
+UPDATABLE = {
+    "status", "close_reason", "park_reason", "failures", "wait_id", "wait_kind", "pending_draft",
+    "follow_up_due_at", "subject", "provider_thread_id", "transport",
+}
+
+
+async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, transport: str) -> dict[str, Any]:
+    """Store a new thread after the checks that need no model: persona, suppression, duplicates."""
+    assistant = await assistants.get(conn, user_id=user_id, assistant_id=data.assistant_id)
+    if assistant.archived_at is not None:
+        raise InvalidInput("That assistant is archived; unarchive it or choose another.")
+    email = str(data.recipient_email).lower()
+    reason = await suppressions.reason_for(conn, user_id=user_id, email=email)
+    if reason:
+        raise Conflict(f"{email} is on your suppression list ({reason}); no email will be sent to it.")
+    with translate_db_errors(f"{email} is already in an open thread."):
+        cur = await conn.execute(
+            "INSERT INTO threads (user_id, assistant_id, recipient_email, recipient_name, recipient_company,"
+            " context, transport) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (user_id, data.assistant_id, email, data.recipient_name, data.recipient_company, data.context, transport),
+        )
+        row = await cur.fetchone()
+    await events.record(conn, user_id=user_id, thread_id=row["id"], kind="created", actor="user",
+                        summary=f"Outreach to {email} started.")
+    return row
+
+
+async def get(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, for_update: bool = False) -> dict[str, Any]:
+    """One thread of this user, or NotFound."""
+    query = "SELECT * FROM threads WHERE id = %s AND user_id = %s" + (" FOR UPDATE" if for_update else "")
+    cur = await conn.execute(query, (thread_id, user_id))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    return row
+
+
+async def get_any(conn: AsyncConnection, *, thread_id: UUID) -> dict[str, Any]:
+    """A thread by id for background work, which runs on behalf of its owner."""
+    cur = await conn.execute("SELECT * FROM threads WHERE id = %s", (thread_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    return row
+
+
+async def update(conn: AsyncConnection, *, thread_id: UUID, **fields: Any) -> None:
+    """Set the given columns of a thread."""
+    unknown = set(fields) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    values = {k: Jsonb(v) if isinstance(v, dict) else v for k, v in fields.items()}
+    query = sql.SQL("UPDATE threads SET {sets}, updated_at = now() WHERE id = %(id)s").format(
+        sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in values)
+    )
+    await conn.execute(query, {**values, "id": thread_id})
+
+
+def encode_cursor(created_at: datetime, thread_id: UUID) -> str:
+    """An opaque keyset cursor."""
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{thread_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The position a cursor names; InvalidInput when it is not one of ours."""
+    try:
+        at, tid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(at), UUID(tid)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("Invalid cursor.") from exc
+
+
+async def list_page(
+    conn: AsyncConnection,
+    *,
+    user_id: UUID,
+    status: Status | None = None,
+    search: str | None = None,
+    assistant_id: UUID | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of threads, newest first, by keyset pagination (fast at any depth)."""
+    clauses = [sql.SQL("user_id = %(user_id)s")]
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
+    if status:
+        clauses.append(sql.SQL("status = %(status)s"))
+        params["status"] = status.value
+    if assistant_id:
+        clauses.append(sql.SQL("assistant_id = %(assistant_id)s"))
+        params["assistant_id"] = assistant_id
+    if search:
+        clauses.append(sql.SQL("(recipient_email ILIKE %(q)s OR recipient_name ILIKE %(q)s)"))
+        params["q"] = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if cursor:
+        params["c_at"], params["c_id"] = decode_cursor(cursor)
+        clauses.append(sql.SQL("(created_at, id) < (%(c_at)s, %(c_id)s)"))
+    query = sql.SQL("SELECT * FROM threads WHERE {w} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(
+        w=sql.SQL(" AND ").join(clauses)
+    )
+    cur = await conn.execute(query, params)
+    rows = await cur.fetchall()
+    next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def counts_by_status(conn: AsyncConnection, *, user_id: UUID) -> dict[str, int]:
+    """How many threads are in each status."""
+    cur = await conn.execute("SELECT status, count(*) AS n FROM threads WHERE user_id = %s GROUP BY status", (user_id,))
+    return {row["status"]: row["n"] for row in await cur.fetchall()}

@@ -1,0 +1,1 @@
+"""Users: the owners of every row."""

@@ -1,0 +1,1 @@
+"""LangGraph graphs: the outreach thread state machine."""

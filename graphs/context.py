@@ -1,0 +1,40 @@
+"""What nodes get at run time (never from state): storage, model, transport, scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+from uuid import UUID
+
+from psycopg_pool import AsyncConnectionPool
+
+from agent.llm import LanguageModel
+from agent.mail.outbox import Sender
+from agent.mail.transport import MailTransport
+
+
+class Scheduler(Protocol):
+    """Schedules the timer that resumes a waiting thread."""
+
+    async def follow_up_at(self, *, thread_id: UUID, wait_id: str, when: datetime) -> None:
+        """Resume the thread with followup_due for this wait at `when`."""
+        ...
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Run-time dependencies of the thread graph."""
+
+    pool: AsyncConnectionPool
+    llm: LanguageModel
+    transport: MailTransport
+    sender: Sender
+    scheduler: Scheduler
+    clock: Callable[[], datetime] = utc_now

@@ -1,0 +1,1 @@
+"""Graph nodes: small async functions, one concern each."""

@@ -1,0 +1,30 @@
+"""Closing a thread for good."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from agent.events import service as events
+from agent.suppressions import service as suppressions
+from agent.threads import service as threads
+from graphs.context import Context
+from graphs.nodes.common import load
+from graphs.state import ThreadState
+
+SUPPRESS = {"unsubscribed": "unsubscribed by reply", "bounced": "bounced"}
+
+
+async def close(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
+    """Mark the thread closed with its reason; suppress the address when they opted out or bounced."""
+    thread, _persona = await load(runtime, state)
+    reason = state.get("close_reason") or thread["close_reason"] or "closed"
+    async with runtime.context.pool.connection() as conn:
+        if reason in SUPPRESS:
+            await suppressions.add(conn, user_id=thread["user_id"], email=thread["recipient_email"],
+                                   reason=SUPPRESS[reason], source_thread_id=thread["id"])
+        await threads.update(conn, thread_id=thread["id"], status="closed", close_reason=reason, wait_id=None,
+                             wait_kind=None, pending_draft=None, follow_up_due_at=None)
+        await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="closed",
+                            summary=f"Thread closed: {reason.replace('_', ' ')}.", detail={"reason": reason},
+                            dedupe_key="closed")
+    return {"route": None}

@@ -1,0 +1,79 @@
+"""Reading a reply and deciding what it means."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from langgraph.runtime import Runtime
+
+from agent import prompts
+from agent.events import service as events
+from agent.llm import Classification
+from agent.rules import precheck
+from agent.suppressions import service as suppressions
+from agent.threads import messages
+from graphs.context import Context
+from graphs.nodes.common import load, thread_uuid
+from graphs.state import ThreadState
+
+LOW_CONFIDENCE = 0.6
+RESPOND = {"interested", "question", "objection"}
+CLOSE = {"not_interested": "not_interested", "unsubscribe": "unsubscribed", "bounce": "bounced"}
+KEEP_WAITING = {"auto_reply", "out_of_office"}
+ESCALATE = {"wrong_person": "They say they are not the right person.",
+            "meeting_request": "They want to meet: pick a time with them.",
+            "unclear": "The reply is unclear."}
+
+
+async def read(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
+    """Collect the replies not yet decided on (they stay unprocessed until decide records its decision)."""
+    async with runtime.context.pool.connection() as conn:
+        pending = await messages.unprocessed_inbound(conn, thread_id=thread_uuid(state))
+    return {"inbound_ids": [str(m["id"]) for m in pending]}
+
+
+async def decide(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
+    """Classify the new replies (rules first, then the model) and choose the route."""
+    thread, persona = await load(runtime, state)
+    ids = state.get("inbound_ids") or []
+    async with runtime.context.pool.connection() as conn:
+        rows = [m for m in await messages.list_for_thread(conn, user_id=thread["user_id"], thread_id=thread["id"])]
+        replies = [m for m in rows if str(m["id"]) in ids]
+        suppressed = await suppressions.reason_for(conn, user_id=thread["user_id"], email=thread["recipient_email"])
+    if not replies:
+        return {"route": "wait", "inbound_ids": []}
+    decision = precheck(replies, suppressed_reason=suppressed)
+    model = None
+    if decision is None:
+        last_sent = next((m["text"] for m in reversed(rows) if m["direction"] == "out"), None)
+        reply_text = "\n\n".join(r["text"] or r["full_text"] for r in replies if not r["auto_reply"])
+        system, user = prompts.render("classify", p=persona, reply=reply_text, last_sent=last_sent,
+                                      today=runtime.context.clock().date().isoformat())
+        result = await runtime.context.llm.structured(Classification, system, user)
+        model = runtime.context.llm.name
+        decision = {**result.model_dump(mode="json"), "source": "model"}
+    route, extra = _route(decision, state, persona.max_replies)
+    async with runtime.context.pool.connection() as conn:
+        await events.record(
+            conn, user_id=thread["user_id"], thread_id=thread["id"], kind="decision", model=model,
+            summary=f"Reply read as {decision['intent']} ({decision['confidence']:.0%}): {decision['reason']}",
+            detail={**decision, "route": route, "message_ids": ids}, dedupe_key=f"decide:{ids[-1]}",
+        )
+        await messages.mark_processed(conn, message_ids=[r["id"] for r in replies])
+    return {"decision": decision, "route": route, "inbound_ids": [], **extra}
+
+
+def _route(decision: dict, state: ThreadState, max_replies: int) -> tuple[str, ThreadState]:
+    intent = decision["intent"]
+    if intent in CLOSE:
+        return "close", {"close_reason": CLOSE[intent]}
+    if intent in KEEP_WAITING:
+        until = decision.get("out_of_office_until")
+        return "wait", {"resume_after": date.fromisoformat(until).isoformat() if until else None}
+    if intent in ESCALATE:
+        return "escalate", {"escalation": ESCALATE[intent]}
+    if decision["confidence"] < LOW_CONFIDENCE:
+        return "escalate", {"escalation": f"Not sure what the reply means ({decision['confidence']:.0%})."}
+    if state.get("replies_sent", 0) >= max_replies:
+        return "escalate", {"escalation": f"The assistant has already replied {max_replies} times."}
+    return "respond", {}

@@ -1,0 +1,57 @@
+"""The FastAPI application: API, health, and the in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agent.config import Settings
+from agent.services import Services, open_services
+from server import errors
+from server.routes import assistants, health, threads
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(services: Services) -> None:
+    """Run procrastinate's worker inside this process until cancelled."""
+    await services.jobs.run_worker_async(
+        install_signal_handlers=False, concurrency=services.settings.worker_concurrency,
+        additional_context={"services": services}, name="in-process", shutdown_graceful_timeout=10,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for these settings; resources open in the lifespan, not here."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            worker = asyncio.create_task(run_worker(services)) if settings.worker_in_process else None
+            if not services.llm.configured:
+                log.warning("No language model configured: threads will park until one is. Set OPENAI_API_KEY "
+                            "or OPENAI_BASE_URL (Ollama/vLLM) and EA_LLM_MODEL.")
+            log.info("Email Assistant ready on %s (%s mode)", settings.base_url,
+                     "local" if settings.local_mode else "Google")
+            try:
+                yield
+            finally:
+                if worker is not None:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+
+    app = FastAPI(title="Email Assistant", version="0.1.0", lifespan=lifespan,
+                  description="Self-hostable AI outreach assistant that writes from your own Gmail.")
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(assistants.router)
+    app.include_router(threads.router)
+    return app

@@ -1,0 +1,181 @@
+"""Threads: start one or many, list, read, and act on them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent import jobs
+from agent.errors import Conflict, InvalidInput, StorageError
+from agent.events import service as events
+from agent.threads import actions, bulk, messages
+from agent.threads import service
+from agent.threads.models import (DraftEdit, Feedback, HumanReply, SandboxReply, Status, Thread, ThreadCreate,
+                                  ThreadDetail, ThreadPage, WaitRef)
+from server.deps import ConnDep, ServicesDep, UserIdDep
+
+router = APIRouter(prefix="/api/threads", tags=["threads"])
+
+
+class Accepted(BaseModel):
+    """An action was queued; the thread changes when the worker runs it."""
+
+    status: Literal["queued", "done"]
+    thread_id: UUID
+
+
+class BulkRecipient(BaseModel):
+    """One recipient of a bulk start."""
+
+    model_config = ConfigDict(extra="allow")
+    email: str = Field(max_length=254)
+    name: str = ""
+    company: str = ""
+    context: str = ""
+
+
+class BulkCreate(BaseModel):
+    """Start many threads with one persona."""
+
+    model_config = ConfigDict(extra="forbid")
+    assistant_id: UUID
+    recipients: list[BulkRecipient] = Field(min_length=1, max_length=bulk.MAX_ROWS)
+
+
+class BulkResult(BaseModel):
+    """What a bulk start did, row by row."""
+
+    created: list[UUID]
+    skipped: list[dict[str, Any]]
+
+
+async def _start(svc: ServicesDep, conn: Any, user_id: UUID, data: ThreadCreate) -> dict[str, Any]:
+    async with conn.transaction():  # a savepoint: a refused row leaves the connection usable
+        row = await service.create(conn, user_id=user_id, data=data, transport="sandbox")
+    await conn.commit()  # the worker must see the thread before its job runs
+    try:
+        await jobs.defer_run(svc.jobs, thread_id=row["id"])
+    except Exception as exc:  # nothing half-written: the thread is removed when its job cannot be queued
+        await conn.execute("DELETE FROM threads WHERE id = %s", (row["id"],))
+        await conn.commit()
+        raise StorageError("Could not queue the thread; nothing was created. Try again.") from exc
+    return row
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_thread(body: ThreadCreate, svc: ServicesDep, conn: ConnDep, user_id: UserIdDep) -> Thread:
+    """Start outreach to one recipient; the assistant writes the first email."""
+    return Thread.model_validate(await _start(svc, conn, user_id, body))
+
+
+async def _bulk(svc: ServicesDep, conn: Any, user_id: UUID, assistant_id: UUID, rows: list[dict[str, Any]]) -> BulkResult:
+    valid, errors = bulk.to_thread_creates(assistant_id, rows)
+    if errors:
+        raise InvalidInput(f"{len(errors)} row(s) are invalid; nothing was created: " +
+                           "; ".join(f"row {e['row']}: {e['error']}" for e in errors[:20]))
+    created: list[UUID] = []
+    skipped: list[dict[str, Any]] = []
+    for number, data in valid:
+        try:
+            created.append((await _start(svc, conn, user_id, data))["id"])
+        except Conflict as exc:
+            skipped.append({"row": number, "email": str(data.recipient_email), "reason": bulk.skip_reason(exc)})
+    return BulkResult(created=created, skipped=skipped)
+
+
+@router.post("/bulk", status_code=status.HTTP_201_CREATED)
+async def create_threads_bulk(body: BulkCreate, svc: ServicesDep, conn: ConnDep, user_id: UserIdDep) -> BulkResult:
+    """Start many threads; invalid rows stop the whole upload, duplicates and suppressed addresses are skipped."""
+    return await _bulk(svc, conn, user_id, body.assistant_id, [r.model_dump() for r in body.recipients])
+
+
+@router.post("/bulk/csv", status_code=status.HTTP_201_CREATED)
+async def create_threads_csv(
+    svc: ServicesDep, conn: ConnDep, user_id: UserIdDep, assistant_id: Annotated[UUID, Form()],
+    file: Annotated[UploadFile, File(description="CSV with an email column; name, company, context optional")],
+) -> BulkResult:
+    """Start many threads from a CSV upload."""
+    data = await file.read(5_000_001)
+    if len(data) > 5_000_000:
+        raise InvalidInput("The CSV file is larger than 5 MB.")
+    return await _bulk(svc, conn, user_id, assistant_id, bulk.rows_from_csv(data))
+
+
+@router.get("")
+async def list_threads(
+    conn: ConnDep, user_id: UserIdDep, status_: Annotated[Status | None, Query(alias="status")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None, assistant_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ThreadPage:
+    """Threads, newest first, filtered by status, recipient or persona; follow next_cursor for more."""
+    rows, next_cursor = await service.list_page(conn, user_id=user_id, status=status_, search=q,
+                                                assistant_id=assistant_id, limit=limit, cursor=cursor)
+    return ThreadPage(items=[Thread.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: UUID, conn: ConnDep, user_id: UserIdDep) -> ThreadDetail:
+    """A thread with its emails, the draft waiting for approval and every decision."""
+    row = await service.get(conn, user_id=user_id, thread_id=thread_id)
+    msgs = await messages.list_for_thread(conn, user_id=user_id, thread_id=thread_id)
+    evs = await events.list_for_thread(conn, user_id=user_id, thread_id=thread_id)
+    return ThreadDetail.model_validate({**row, "messages": msgs, "events": evs})
+
+
+def _accepted(thread_id: UUID, done: bool = False) -> Accepted:
+    return Accepted(status="done" if done else "queued", thread_id=thread_id)
+
+
+@router.post("/{thread_id}/approve", status_code=202)
+async def approve(thread_id: UUID, svc: ServicesDep, user_id: UserIdDep, body: DraftEdit | None = None) -> Accepted:
+    """Approve the pending draft; send subject/text to approve your edited version."""
+    await actions.approve(svc, user_id=user_id, thread_id=thread_id, body=body or DraftEdit())
+    return _accepted(thread_id)
+
+
+@router.post("/{thread_id}/reject", status_code=202)
+async def reject(thread_id: UUID, svc: ServicesDep, user_id: UserIdDep, body: WaitRef | None = None) -> Accepted:
+    """Reject the pending draft: nothing is sent and the thread comes to you."""
+    await actions.reject(svc, user_id=user_id, thread_id=thread_id, body=body or WaitRef())
+    return _accepted(thread_id)
+
+
+@router.post("/{thread_id}/regenerate", status_code=202)
+async def regenerate(thread_id: UUID, body: Feedback, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
+    """Draft again, following your feedback."""
+    await actions.regenerate(svc, user_id=user_id, thread_id=thread_id, body=body)
+    return _accepted(thread_id)
+
+
+@router.post("/{thread_id}/reply", status_code=202)
+async def human_reply(thread_id: UUID, body: HumanReply, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
+    """Send a reply you wrote (after taking over)."""
+    await actions.human_reply(svc, user_id=user_id, thread_id=thread_id, body=body)
+    return _accepted(thread_id)
+
+
+@router.post("/{thread_id}/sandbox-reply", status_code=202)
+async def sandbox_reply(thread_id: UUID, body: SandboxReply, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
+    """Sandbox only: reply as the recipient; the reply takes the same path as real mail."""
+    await actions.sandbox_reply(svc, user_id=user_id, thread_id=thread_id, body=body)
+    return _accepted(thread_id)
+
+
+def _simple_action(name: str, func: Any, done: bool, doc: str) -> None:
+    async def endpoint(thread_id: UUID, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
+        await func(svc, user_id=user_id, thread_id=thread_id)
+        return _accepted(thread_id, done)
+
+    endpoint.__doc__ = doc
+    router.add_api_route(f"/{{thread_id}}/{name}", endpoint, methods=["POST"], status_code=202, name=name,
+                         response_model=Accepted)
+
+
+_simple_action("pause", actions.pause, True, "Hold the thread; replies are kept, nothing is sent.")
+_simple_action("resume", actions.resume, False, "Continue a paused or parked thread.")
+_simple_action("takeover", actions.takeover, False, "Take the conversation over yourself.")
+_simple_action("handback", actions.handback, False, "Give the conversation back to the assistant.")
+_simple_action("stop", actions.stop, True, "Close the thread for good.")
