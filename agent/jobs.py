@@ -63,15 +63,19 @@ async def sweep(context: procrastinate.JobContext, timestamp: int) -> None:
 
 async def defer_run(app: procrastinate.App, *, thread_id: UUID) -> None:
     """Queue the first run of a thread."""
-    await app.configure_task(f"{NAMESPACE}:run_thread", lock=f"thread:{thread_id}").defer_async(thread_id=str(thread_id))
+    await app.configure_task(f"{NAMESPACE}:run_thread").defer_async(thread_id=str(thread_id))
 
 
 async def defer_resume(
     app: procrastinate.App, *, thread_id: UUID, event: dict[str, Any], at: datetime | None = None,
     queueing_lock: str | None = None, delay_seconds: int | None = None,
 ) -> bool:
-    """Queue an event for a thread (serialized per thread); False when an identical one is already queued."""
-    options: dict[str, Any] = {"lock": f"thread:{thread_id}"}
+    """Queue an event for a thread; False when an identical one is already queued.
+
+    No procrastinate `lock`: a lock would queue every event behind a timer scheduled days ahead. The runner
+    serializes work per thread with a Postgres advisory lock instead.
+    """
+    options: dict[str, Any] = {}
     if at is not None:
         options["schedule_at"] = at
     if delay_seconds is not None:

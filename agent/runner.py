@@ -28,7 +28,16 @@ MAX_RETRY_DELAY = 3600
 
 
 async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
-    """Move the thread as far as it goes; returns what happened (for logs and tests)."""
+    """Move the thread as far as it goes, one worker at a time per thread; returns what happened."""
+    async with svc.pool.connection() as lock_conn:
+        await lock_conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"thread:{thread_id}",))
+        try:
+            return await _advance(svc, thread_id=thread_id, event=event)
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"thread:{thread_id}",))
+
+
+async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     kind = (event or {}).get("type")
     async with svc.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)

@@ -22,7 +22,8 @@ async def run_worker(services: Services) -> None:
     """Run procrastinate's worker inside this process until cancelled."""
     await services.jobs.run_worker_async(
         install_signal_handlers=False, concurrency=services.settings.worker_concurrency,
-        additional_context={"services": services}, name="in-process", shutdown_graceful_timeout=10,
+        additional_context={"services": services},
+        fetch_job_polling_interval=services.settings.job_poll_seconds, name="in-process", shutdown_graceful_timeout=10,
     )
 
 

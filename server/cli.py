@@ -34,7 +34,8 @@ async def _worker(settings: Settings) -> None:
 
     async with open_services(settings) as services:
         await services.jobs.run_worker_async(concurrency=settings.worker_concurrency,
-                                             additional_context={"services": services}, name="worker")
+                                             additional_context={"services": services},
+                                             fetch_job_polling_interval=settings.job_poll_seconds, name="worker")
 
 
 def worker(args: argparse.Namespace) -> None:
