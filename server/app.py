@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
 
 from agent.config import Settings
+from agent.keyring import load_keyring
 from agent.services import Services, open_services
 from server import errors
 from server.routes import assistants, health, threads
@@ -51,6 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Email Assistant", version="0.1.0", lifespan=lifespan,
                   description="Self-hostable AI outreach assistant that writes from your own Gmail.")
     app.state.settings = settings
+    app.state.keyring = keyring = load_keyring(settings)
+    app.add_middleware(SessionMiddleware, secret_key=keyring.session_secret, session_cookie="ea_session",
+                       same_site="lax", https_only=settings.base_url.startswith("https://"), max_age=14 * 24 * 3600)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(assistants.router)
