@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,16 +23,22 @@ TEMPLATE = "ea_test_template"
 
 
 @pytest.fixture(scope="session")
-def pg_admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin() -> Iterator[str]:
     """A superuser conninfo: DATABASE_URL when set, else an embedded server for this session."""
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    yield server.get_uri()
-    server.cleanup()
+    # Its own folder, not pytest's 0700 tmp tree: as root, pgserver runs postgres as an unprivileged user.
+    base = Path(tempfile.mkdtemp(prefix="ea-test-pg-"))
+    base.chmod(0o755)
+    server = pgserver.get_server(base / "data", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _url(admin: str, dbname: str) -> str:
