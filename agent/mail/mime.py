@@ -1,0 +1,374 @@
+"""Build outgoing RFC 5322 messages and parse inbound ones into InboundMessage."""
+
+from __future__ import annotations
+
+import codecs
+import email
+import html
+import logging
+import re
+import secrets
+import time
+from datetime import datetime, timezone
+from email import policy
+from email.header import decode_header, make_header
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+
+# BeautifulSoup (with the stdlib html.parser, no lxml) both drops quote/signature containers by
+# class/id and extracts text; html2text would still need a DOM for that and emits Markdown escapes.
+from bs4 import BeautifulSoup
+from bs4.element import NavigableString, PageElement, PreformattedString, Tag
+# mail-parser-reply knows the reply headers of many mail clients and languages; it lacks Russian
+# and its signature rules cut at any "Thanks,", so those parts are done here.
+from mailparser_reply.parser import EmailMessage as ReplyText
+
+from agent.mail.automated import detect_auto_reply, detect_bounce, dsn_recipients
+from agent.mail.models import InboundMessage, OutgoingMessage
+
+log = logging.getLogger(__name__)
+
+_SEND_POLICY = policy.SMTP.clone(cte_type="7bit")  # base64/quoted-printable bodies survive any relay
+_REPLY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl")
+_KEPT_HEADERS = ("Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence", "List-Id",
+                 "List-Unsubscribe", "Return-Path", "X-Failed-Recipients")
+_DOMAIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_URL_RE = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]", re.IGNORECASE)
+_PARAGRAPH_RE = re.compile(r"\n[ \t]*\n+")
+_MSGID_RE = re.compile(r"<[^<>\s]+>")
+_SPACES_RE = re.compile(r"\s+")
+_BLANK_RUN_RE = re.compile(r"\n{3,}")
+# Quote headers the library misses: Russian clients, localized Gmail ("..., Name <a@b>:"), separators.
+_QUOTE_START_RES = (
+    re.compile(r"^(?=[^\n]*\d)[^\n]*(?:wrote|escribió|a écrit|schrieb|ha scritto|schreef|escreveu"
+               r"|написал\(а\)|написала|написал|пишет)[^\n]{0,120}:[ \t]*$", re.M | re.I),
+    re.compile(r"^(?=[^\n]*\d)[^\n]*<[^<>\s@]+@[^<>\s]+>\)?[ \t]*:[ \t]*$", re.M),
+    re.compile(r"^[>* ]*(?:От|От кого|From)[ \t]*:[^\n]*\n[>* ]*(?:Отправлено|Дата|Кому|Тема|Sent|Date)[ \t]*:",
+               re.M | re.I),
+    re.compile(r"^[> ]*-{2,}[ \t]*(?:Original Message|Forwarded message|Исходное сообщение|Пересылаемое сообщение"
+               r"|Ursprüngliche Nachricht|Message d'origine|Mensaje original)[ \t]*-{2,}[ \t]*$", re.M | re.I),
+    re.compile(r"^[ \t]*_{20,}[ \t]*$", re.M),
+)
+_SIG_DELIMITER_RE = re.compile(r"^--[ \t]*$|^(?:sent from my|get outlook for|отправлено (?:с|из)\b)", re.M | re.I)
+_SIGN_OFF_RE = re.compile(
+    r"^(?:best(?: regards| wishes)?|kind regards|warm regards|regards|many thanks|thanks(?: again)?|thank you"
+    r"|cheers|sincerely|yours(?: truly| sincerely)?|с уважением|спасибо|всего доброго|всего хорошего|благодарю"
+    r"|с наилучшими пожеланиями|mit freundlichen grüßen|viele grüße|beste grüße|cordialement|bien à vous"
+    r"|saludos|un saludo|atentamente|cordiali saluti)[ \t]*[,.!]*[ \t]*$", re.I)
+_SIGN_OFF_MAX_TAIL = 4
+_PROBE_CHARS, _PROBE_LINE = 50_000, 300
+_HTML_PARAGRAPHS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "ul", "ol", "hr")
+_HTML_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
+_HTML_LINES = ("div", "li", "tr", "dt", "dd", "section", "article", "header", "footer", "address")
+_LINE_MARK, _PARAGRAPH_MARK = "\x1e", "\x1f"  # placeholders; \s+ folding removes any from the source text
+_BREAK_RUN_RE = re.compile(r"[ \t]*[\x1e\x1f\n][\x1e\x1f\n \t]*")
+_HTML_QUOTES = ("div.gmail_quote", "div.gmail_quote_container", "div.gmail_signature",
+                "div[data-smartmail=gmail_signature]", "blockquote", "div.yahoo_quoted", "div.moz-cite-prefix",
+                "div.moz-signature", "pre.moz-signature")
+_HTML_CUT_FROM = "#appendonsend, #divRplyFwdMsg, #mail-editor-reference-message-container, div.OutlookMessageHeader"
+
+
+def new_message_id(domain: str) -> str:
+    """A unique '<time.random@domain>' Message-ID that reveals neither hostname nor pid."""
+    domain = (domain or "").strip().strip(".")
+    if domain and not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
+    if not _DOMAIN_RE.match(domain):
+        raise ValueError(f"invalid Message-ID domain: {domain!r}")
+    return f"<{int(time.time() * 1000):x}.{secrets.token_hex(12)}@{domain.lower()}>"
+
+
+def _one_line(value: str) -> str:
+    """Collapse whitespace (incl. CR/LF) so a value cannot break out of its header."""
+    return _SPACES_RE.sub(" ", value or "").strip()
+
+
+def _linkify(text: str) -> str:
+    """HTML-escape text and turn URLs into links."""
+    out, pos = [], 0
+    for match in _URL_RE.finditer(text):
+        url = match.group(0)
+        href = url if "://" in url else f"https://{url}"
+        out += [html.escape(text[pos:match.start()]), f'<a href="{html.escape(href)}">{html.escape(url)}</a>']
+        pos = match.end()
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def text_to_html(text: str) -> str:
+    """A simple HTML rendering of plain text: escaped, paragraphs, <br> line breaks, linked URLs."""
+    paragraphs = [p.strip("\n") for p in _PARAGRAPH_RE.split(text.replace("\r\n", "\n").strip())]
+    body = "\n".join(f"<p>{_linkify(p).replace(chr(10), '<br>' + chr(10))}</p>" for p in paragraphs if p.strip())
+    return f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n{body}\n</body></html>\n'
+
+
+def build_message(msg: OutgoingMessage) -> bytes:
+    """Serialize an OutgoingMessage as RFC 5322 bytes (multipart/alternative, RFC 2047 headers)."""
+    out = EmailMessage(policy=_SEND_POLICY)
+    out["From"] = Address(display_name=_one_line(msg.from_name), addr_spec=msg.from_addr.strip())
+    out["To"] = Address(display_name=_one_line(msg.to_name), addr_spec=msg.to_addr.strip())
+    out["Subject"] = _one_line(msg.subject)
+    out["Date"] = format_datetime(datetime.now(timezone.utc))
+    out["Message-ID"] = msg.message_id
+    if msg.in_reply_to:
+        out["In-Reply-To"] = msg.in_reply_to
+    if msg.references:
+        out["References"] = " ".join(msg.references)
+    for name, value in msg.extra_headers:
+        out[name] = value
+    out.set_content(msg.text, charset="utf-8")
+    out.add_alternative(text_to_html(msg.text), subtype="html", charset="utf-8")
+    for part in out.iter_parts():
+        del part["MIME-Version"]  # the stdlib repeats it on converted parts; it belongs on the top only
+    return out.as_bytes()
+
+
+def _unescape_8bit(value: str) -> str:
+    """Recover raw UTF-8 header bytes that the parser kept as surrogate escapes."""
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def _decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded words; on a broken encoding keep the raw text."""
+    value = _unescape_8bit(str(value or ""))
+    try:
+        return str(make_header(decode_header(value)))
+    except (LookupError, ValueError, UnicodeError, AssertionError, TypeError):
+        log.debug("undecodable header value %r kept raw", value[:80])
+        return value
+
+
+def _raw_all(msg: Message, name: str) -> list[str]:
+    """Every raw value of a header, with 8-bit (SMTPUTF8) bytes recovered as UTF-8."""
+    return [_unescape_8bit(str(v)) for k, v in msg.raw_items() if k.lower() == name.lower()]
+
+
+def _header(msg: Message, name: str) -> str:
+    """The first value of a header, RFC 2047-decoded on one line, or ''."""
+    values = _raw_all(msg, name)
+    return _one_line(_decode_words(values[0])) if values else ""
+
+
+def _decode_payload(part: Message) -> str:
+    """Transfer-decode a text part and decode its charset, tolerating wrong or missing charsets."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    candidates = []
+    for charset in (part.get_content_charset(), "utf-8"):
+        try:
+            candidates.append(codecs.lookup(charset).name if charset else None)
+        except LookupError:
+            log.debug("unknown charset %r", charset)
+    candidates = [c for c in candidates if c]
+    for charset in candidates:
+        try:
+            return payload.decode(charset)
+        except UnicodeDecodeError:
+            continue
+    return payload.decode(candidates[0] if candidates else "utf-8", errors="replace")
+
+
+def _text_parts(msg: Message) -> tuple[str, str]:
+    """The first text/plain and text/html bodies, skipping attachments and embedded messages."""
+    found = {"text/plain": "", "text/html": ""}
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        ctype = part.get_content_type()
+        if part.is_multipart():
+            if not ctype.startswith("message/"):
+                stack[:0] = [p for p in part.get_payload() if isinstance(p, Message)]
+            continue
+        if ctype in found and not found[ctype] and part.get_content_disposition() != "attachment":
+            found[ctype] = _decode_payload(part)
+    return found["text/plain"], found["text/html"]
+
+
+def html_to_text(markup: str, *, drop_quotes: bool = False) -> str:
+    """Readable text from HTML; with drop_quotes, quoted history and signature containers are removed."""
+    soup = BeautifulSoup(markup, "html.parser")
+    if drop_quotes:
+        for marker in soup.select(_HTML_CUT_FROM):
+            for sibling in list(marker.find_next_siblings()):
+                sibling.decompose()
+            marker.decompose()
+        for node in soup.select(", ".join(_HTML_QUOTES)):
+            node.decompose()
+    text = _BREAK_RUN_RE.sub(_break_for, "".join(_render(soup)))
+    return _tidy(text.replace(_LINE_MARK, "").replace(_PARAGRAPH_MARK, ""))
+
+
+def _render(root: Tag) -> list[str]:
+    """Text chunks of a tree with break marks around blocks; iterative, so deep nesting is safe and linear."""
+    out: list[str] = []
+    stack: list[str | tuple[PageElement, bool]] = [(root, False)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        node, in_pre = item
+        if isinstance(node, NavigableString):
+            if not isinstance(node, PreformattedString):  # comments, doctype, CDATA, processing instructions
+                out.append(str(node) if in_pre else _SPACES_RE.sub(" ", str(node)))
+            continue
+        if not isinstance(node, Tag) or node.name in _HTML_SKIP:
+            continue
+        if node.name == "br":
+            out.append("\n")
+            continue
+        mark = _PARAGRAPH_MARK if node.name in _HTML_PARAGRAPHS else _LINE_MARK if node.name in _HTML_LINES else ""
+        closing = mark + (" " if node.name in ("td", "th") else "")
+        href = str(node.get("href") or "").strip() if node.name == "a" else ""
+        if href.lower().startswith(("http://", "https://")):
+            if href.rstrip("/") != node.get_text(" ", strip=True).rstrip("/"):
+                closing = f" ({href})" + closing
+        out.append(mark + ("- " if node.name == "li" else ""))
+        stack.append(closing)
+        in_pre = in_pre or node.name == "pre"
+        stack.extend((child, in_pre) for child in reversed(node.contents))
+    return out
+
+
+def _break_for(run: re.Match[str]) -> str:
+    """One newline for a run of line breaks, a blank line when it holds a paragraph edge or two breaks."""
+    value = run.group(0)
+    return "\n\n" if _PARAGRAPH_MARK in value or value.count("\n") >= 2 else "\n"
+
+
+def _tidy(text: str) -> str:
+    """Normalize newlines and spaces, strip line ends, keep at most one blank line."""
+    lines = [line.replace("\xa0", " ").rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return _BLANK_RUN_RE.sub("\n\n", "\n".join(line if line.strip() else "" for line in lines)).strip()
+
+
+def _strip_signature(text: str) -> str:
+    """Cut a '-- ' signature, a 'Sent from my…' line or a closing sign-off followed by a few short lines."""
+    match = _SIG_DELIMITER_RE.search(text)
+    if match and text[:match.start()].strip():
+        text = text[:match.start()]
+    lines = text.rstrip().split("\n")
+    for i in range(len(lines) - 1, 0, -1):
+        tail = [line for line in lines[i + 1:] if line.strip()]
+        if len(tail) > _SIGN_OFF_MAX_TAIL:
+            break
+        if _SIGN_OFF_RE.match(lines[i].strip()) and "\n".join(lines[:i]).strip():
+            return "\n".join(lines[:i])
+    return text
+
+
+def _first_quote_header(text: str) -> tuple[str, re.Match[str] | None]:
+    """The text as the library normalizes it, and the earliest quote-header match in it."""
+    patterns = list(_QUOTE_START_RES)
+    try:
+        library = ReplyText(text=text, languages=list(_REPLY_LANGUAGES))
+        text, patterns = library.text, [*patterns, library.HEADER_REGEX]  # the library strips each line
+    except Exception:  # a third-party regex failure must not lose the inbound message; ours still apply
+        log.warning("mail-parser-reply failed; using built-in quote patterns only", exc_info=True)
+    # Quote headers are short lines near the top: blanking long lines and the far tail (same length, so
+    # positions still fit `text`) bounds the cost of the library's nested lazy patterns on hostile input.
+    probe = "\n".join(line if len(line) <= _PROBE_LINE else "x" * len(line)
+                      for line in text[:_PROBE_CHARS].split("\n"))
+    matches = [m for rx in patterns if (m := rx.search(probe))]
+    return text, min(matches, key=lambda m: m.start(), default=None)
+
+
+def _without_quoted_lines(text: str) -> str:
+    """Drop every line that starts with '>'."""
+    return "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
+
+
+def extract_new_text(body: str) -> str:
+    """The new text of a reply: quoted history ('On … wrote:', '>' lines, Outlook headers) and signature removed."""
+    text, header = _first_quote_header(_tidy(body))
+    if header:
+        before, after = text[:header.start()], text[header.end():]
+        if not before.strip() and after.lstrip().startswith(">"):
+            # Bottom-posted reply: the answer follows the '>'-quoted history.
+            text, header = _first_quote_header(_tidy(_without_quoted_lines(after)))
+            before = text[:header.start()] if header else text
+        text = before
+    return _tidy(_strip_signature(_tidy(_without_quoted_lines(text))))
+
+
+def _addresses(values: list[str]) -> list[tuple[str, str]]:
+    """(decoded display name, lowercased address) pairs from address header values."""
+    pairs = getaddresses(values)
+    return [(_one_line(_decode_words(name)), addr.strip().lower()) for name, addr in pairs if "@" in addr]
+
+
+def _msgid(value: str) -> str | None:
+    """The first '<id>' in a header value; a bare 'id@host' token is bracketed; else None."""
+    match = _MSGID_RE.search(value)
+    if match:
+        return match.group(0)
+    return f"<{value}>" if "@" in value and not _SPACES_RE.search(value) else None
+
+
+def _received_at(msg: Message) -> datetime:
+    """The Date header as an aware datetime, or now (UTC) when missing or unparseable."""
+    value = _header(msg, "Date")
+    if value:
+        try:
+            parsed = parsedate_to_datetime(str(value))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            log.debug("unparseable Date header %r", value)
+    return datetime.now(timezone.utc)
+
+
+def parse_message(raw: bytes, *, provider_message_id: str, provider_thread_id: str | None,
+                  received_at: datetime | None = None) -> InboundMessage:
+    """Parse raw RFC 5322 bytes into an InboundMessage; never raises on malformed mail."""
+    try:
+        return _parse(raw, provider_message_id, provider_thread_id, received_at)
+    except Exception:  # one unreadable message must not stop the inbox sync; keep an empty record of it
+        log.exception("could not parse message %s", provider_message_id)
+        return InboundMessage(
+            provider_message_id=provider_message_id, provider_thread_id=provider_thread_id, message_id=None,
+            in_reply_to=None, references=(), from_addr="", from_name="", to_addrs=(), subject="", text="",
+            full_text="", received_at=received_at or datetime.now(timezone.utc))
+
+
+def _parse(raw: bytes, provider_message_id: str, provider_thread_id: str | None,
+           received_at: datetime | None) -> InboundMessage:
+    """parse_message without the safety net."""
+    msg = email.message_from_bytes(raw if isinstance(raw, bytes) else b"", policy=policy.compat32)
+    senders = _addresses(_raw_all(msg, "From"))
+    from_name, from_addr = senders[0] if senders else ("", "")
+    subject = _header(msg, "Subject")
+    headers = {name: _header(msg, name)[:500] for name in _KEPT_HEADERS if _raw_all(msg, name)}
+    headers["Content-Type"] = _header(msg, "Content-Type") or "text/plain"
+    try:
+        plain, markup = _text_parts(msg)
+        full_text = _tidy(plain) if plain.strip() else html_to_text(markup) if markup else ""
+        text = extract_new_text(plain if plain.strip() else html_to_text(markup, drop_quotes=True) if markup else "")
+    except Exception:  # keep the headers of a message whose body we cannot read
+        log.warning("could not read the body of message %s", provider_message_id, exc_info=True)
+        full_text = text = ""
+    bounce = detect_bounce(headers, headers["Content-Type"], from_addr, subject)
+    statuses = dsn_recipients(msg) if bounce else []
+    if statuses and all(action in ("delayed", "delivered", "relayed", "expanded") for _, action in statuses):
+        log.info("delivery report without failures (%s) is not a bounce", {a for _, a in statuses})
+        bounce = None
+    return InboundMessage(
+        provider_message_id=provider_message_id,
+        provider_thread_id=provider_thread_id,
+        message_id=_msgid(_header(msg, "Message-ID")),
+        in_reply_to=_msgid(_header(msg, "In-Reply-To")),
+        references=tuple(_MSGID_RE.findall(_header(msg, "References"))),
+        from_addr=from_addr,
+        from_name=from_name,
+        to_addrs=tuple(dict.fromkeys(addr for _, addr in _addresses(_raw_all(msg, "To") + _raw_all(msg, "Cc")))),
+        subject=subject,
+        text=text,
+        full_text=full_text,
+        received_at=received_at or _received_at(msg),
+        headers=headers,
+        auto_reply=detect_auto_reply(headers, subject, from_addr),
+        bounce=bounce,
+    )

@@ -1,0 +1,98 @@
+"""Bad input: each gets a 4xx with a clear JSON message, and nothing is half-written."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.support import PERSONA, ServerProcess, query
+
+COUNT_SQL = "SELECT (SELECT count(*) FROM assistants) AS a, (SELECT count(*) FROM threads) AS t," \
+            " (SELECT count(*) FROM procrastinate_jobs WHERE task_name <> 'ea:sweep') AS j"
+
+
+@pytest.fixture
+def persona(server: ServerProcess) -> dict:
+    return server.create_assistant(autonomy="approve_all")
+
+
+def _bad(server: ServerProcess, method: str, path: str, status: int, needle: str, **kw) -> None:
+    r = server.client.request(method, path, **kw)
+    assert r.status_code == status, (path, r.status_code, r.text)
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and needle.lower() in detail.lower(), (path, detail)
+
+
+def test_bad_inputs_answer_4xx_and_write_nothing(server: ServerProcess, persona: dict, database_url: str) -> None:
+    aid = persona["id"]
+    before = query(database_url, COUNT_SQL)[0]
+    cases = [
+        ("POST", "/api/assistants", 422, "name", {"json": {**PERSONA, "name": ""}}),
+        ("POST", "/api/assistants", 422, "autonomy", {"json": {**PERSONA, "autonomy": "yolo"}}),
+        ("POST", "/api/assistants", 422, "follow_up_days", {"json": {**PERSONA, "follow_up_days": 0}}),
+        ("POST", "/api/assistants", 422, "offer", {"json": {**PERSONA, "offer": "x" * 5001}}),
+        ("POST", "/api/assistants", 422, "extra", {"json": {**PERSONA, "recipient": "x@y.z"}}),
+        ("POST", "/api/assistants", 422, "json", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+        ("PATCH", f"/api/assistants/{aid}", 422, "max_replies", {"json": {"max_replies": 99}}),
+        ("GET", f"/api/assistants/{uuid.uuid4()}", 404, "not found", {}),
+        ("GET", "/api/assistants/not-a-uuid", 422, "assistant_id", {}),
+        ("POST", "/api/threads", 422, "recipient_email", {"json": {"assistant_id": aid, "recipient_email": "nope"}}),
+        ("POST", "/api/threads", 422, "recipient_email", {"json": {"assistant_id": aid, "recipient_email": "a@b.c" * 60}}),
+        ("POST", "/api/threads", 404, "assistant not found",
+         {"json": {"assistant_id": str(uuid.uuid4()), "recipient_email": "ok@example.com"}}),
+        ("POST", "/api/threads", 422, "recipient_name",
+         {"json": {"assistant_id": aid, "recipient_email": "ok@example.com", "recipient_name": "n" * 201}}),
+        ("GET", "/api/threads?status=sleeping", 422, "status", {}),
+        ("GET", "/api/threads?limit=0", 422, "limit", {}),
+        ("GET", "/api/threads?cursor=garbage", 422, "cursor", {}),
+        ("GET", f"/api/threads/{uuid.uuid4()}", 404, "thread not found", {}),
+        ("POST", f"/api/threads/{uuid.uuid4()}/pause", 404, "thread not found", {}),
+        ("POST", "/api/threads/bulk", 422, "nothing was created",
+         {"json": {"assistant_id": aid, "recipients": [{"email": "good@example.com"}, {"email": "bad"}]}}),
+        ("POST", "/api/threads/bulk", 422, "recipients", {"json": {"assistant_id": aid, "recipients": []}}),
+        ("POST", "/api/threads/bulk/csv", 422, "email column",
+         {"data": {"assistant_id": aid}, "files": {"file": ("l.csv", b"name,company\nBob,Acme\n", "text/csv")}}),
+    ]
+    for method, path, status, needle, kw in cases:
+        _bad(server, method, path, status, needle, **kw)
+    assert query(database_url, COUNT_SQL)[0] == before, "a failed request left rows or jobs behind"
+
+
+def test_actions_in_the_wrong_state_are_refused(server: ServerProcess, persona: dict) -> None:
+    tid = server.create_thread(persona["id"], "mo@example.com")["id"]
+    server.wait_status(tid, "awaiting_approval")
+    _bad(server, "POST", f"/api/threads/{tid}/handback", 409, "cannot hand back")
+    _bad(server, "POST", f"/api/threads/{tid}/resume", 409, "cannot resume")
+    _bad(server, "POST", f"/api/threads/{tid}/reply", 409, "take over first", json={"text": "hi"})
+    _bad(server, "POST", f"/api/threads/{tid}/sandbox-reply", 409, "nothing has been sent", json={"text": "hi"})
+    _bad(server, "POST", f"/api/threads/{tid}/regenerate", 422, "feedback", json={"feedback": ""})
+    _bad(server, "POST", f"/api/threads/{tid}/approve", 422, "text", json={"text": ""})
+    # A second open thread to the same address is refused; case does not matter.
+    _bad(server, "POST", "/api/threads", 409, "already in an open thread",
+         json={"assistant_id": persona["id"], "recipient_email": "MO@example.com"})
+    assert server.post(f"/api/threads/{tid}/stop").status_code == 202
+    _bad(server, "POST", f"/api/threads/{tid}/approve", 409, "closed", json={})
+    _bad(server, "POST", f"/api/threads/{tid}/stop", 409, "closed")
+
+
+def test_archived_persona_starts_no_thread(server: ServerProcess, persona: dict, database_url: str) -> None:
+    assert server.client.delete(f"/api/assistants/{persona['id']}").json()["archived_at"]
+    _bad(server, "POST", "/api/threads", 422, "archived",
+         json={"assistant_id": persona["id"], "recipient_email": "new@example.com"})
+    assert query(database_url, "SELECT count(*) AS n FROM threads")[0]["n"] == 0
+
+
+def test_bulk_skips_duplicates_and_suppressed(server: ServerProcess, persona: dict, database_url: str) -> None:
+    query(database_url, "INSERT INTO suppressions (user_id, email, reason) SELECT id, 'gone@example.com', 'manual'"
+          " FROM users")
+    csv = b"Email,Name,Company,Role\nann@example.com,Ann,Acme,CTO\nANN@example.com,Ann again,,\ngone@example.com,,,\n"
+    r = server.post("/api/threads/bulk/csv", data={"assistant_id": persona["id"]},
+                    files={"file": ("list.csv", csv, "text/csv")})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert len(body["created"]) == 1
+    assert [(s["row"], s["email"]) for s in body["skipped"]] == [(2, "ANN@example.com"), (3, "gone@example.com")]
+    assert "suppression list" in body["skipped"][1]["reason"]
+    thread = server.thread(body["created"][0])
+    assert thread["recipient_name"] == "Ann" and "role: CTO" in thread["context"]
