@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -17,7 +18,10 @@ from psycopg import conninfo as pg_conninfo
 from agent import db
 from tests.fakes.openai_fake import FakeOpenAI
 from tests.fakes.scripted_model import ScriptedModel
-from tests.support import ServerProcess
+from tests.fakes.gmail import FakeGmail
+from tests.fakes.google_oidc import FakeGoogleOIDC
+from tests.fakes.pubsub_push import PushSigner
+from tests.support import ALICE, CAROL, PUSH_ACCOUNT, PUSH_AUDIENCE, GoogleWorld, ServerProcess
 
 TEMPLATE = "ea_test_template"
 
@@ -55,26 +59,30 @@ def template_db(pg_admin: str) -> str:
     return TEMPLATE
 
 
+@contextmanager
+def _scratch_database(admin: str, *, template: str | None = None) -> Iterator[str]:
+    name = f"ea_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield _url(admin, name)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def database_url(pg_admin: str, template_db: str) -> Iterator[str]:
     """A fresh, migrated database for one test."""
-    name = f"ea_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    yield _url(pg_admin, name)
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _scratch_database(pg_admin, template=template_db) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_database_url(pg_admin: str) -> Iterator[str]:
     """A database with nothing in it."""
-    name = f"ea_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _url(pg_admin, name)
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with _scratch_database(pg_admin) as url:
+        yield url
 
 
 @pytest.fixture
@@ -101,5 +109,23 @@ def server(server_env: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess
     """A real `email-assistant serve` process (with its in-process worker)."""
     proc = ServerProcess(server_env, log_path=tmp_path / "server.log")
     proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def google() -> Iterator[GoogleWorld]:
+    """The Google fakes (OIDC + token endpoint, Gmail, Pub/Sub push signer) on loopback."""
+    with FakeGoogleOIDC() as oidc, FakeGmail(oidc.email_for_access_token,
+                                            scope_lookup=oidc.scopes_for_access_token) as gmail:
+        oidc.add_user("110000000000000000001", ALICE, "Alice Example")
+        oidc.add_user("110000000000000000002", CAROL, "Carol Example")
+        yield GoogleWorld(oidc, gmail, PushSigner(oidc, audience=PUSH_AUDIENCE, service_account_email=PUSH_ACCOUNT))
+
+
+@pytest.fixture
+def google_server(google: GoogleWorld, server_env: dict[str, str], tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real server in Google mode against the fakes (push on, polling off)."""
+    proc = google.server(server_env, tmp_path / "server.log")
     yield proc
     proc.stop()
