@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     )
     pubsub_subscription: str | None = Field(default=None, validation_alias="EA_PUBSUB_SUBSCRIPTION")
     mail_poll_seconds: int = Field(default=60, ge=5, validation_alias="EA_MAIL_POLL_SECONDS")
+    google_retry_base_seconds: float = Field(default=1.0, gt=0, le=60, validation_alias="EA_GOOGLE_RETRY_BASE_SECONDS")
+    google_max_attempts: int = Field(default=6, ge=1, le=20, validation_alias="EA_GOOGLE_MAX_ATTEMPTS")
 
     worker_in_process: bool = Field(default=True, validation_alias="EA_WORKER_IN_PROCESS")
     worker_concurrency: int = Field(default=4, ge=1, le=64, validation_alias="EA_WORKER_CONCURRENCY")

@@ -26,6 +26,9 @@ def make_app(conninfo: str) -> procrastinate.App:
     app.periodic(cron="* * * * *", periodic_id="sweep")(
         app.task(name=f"{NAMESPACE}:sweep", pass_context=True, queueing_lock="sweep")(sweep)
     )
+    from agent.google import tasks as google_tasks  # here, not at import: agent.google imports this module
+
+    google_tasks.register(app)
     return app
 
 

@@ -10,6 +10,7 @@ from langgraph.types import Command
 
 from agent.events import service as events
 from agent.llm import ModelUnavailable
+from agent.mail.transport import MailboxDisconnected
 from agent.services import Services
 from agent.threads import messages
 from agent.threads import service as threads
@@ -97,7 +98,7 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
 
 async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
     """Pause the thread with the reason and queue a retry with exponential backoff."""
-    if isinstance(exc, ModelUnavailable):
+    if isinstance(exc, (ModelUnavailable, MailboxDisconnected)):
         reason = str(exc)
     else:
         log.exception("thread %s failed", thread["id"])
@@ -109,6 +110,8 @@ async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="parked",
                             summary=f"Parked: {reason}", detail={"failures": failures, "retry_in_seconds": delay},
                             actor="system")
+    if isinstance(exc, MailboxDisconnected):
+        return  # no retry loop: reconnecting Gmail resumes the thread
     from agent.jobs import defer_resume
 
     await defer_resume(svc.jobs, thread_id=thread["id"], event={"type": "retry"}, delay_seconds=delay,

@@ -16,10 +16,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent import db, jobs
 from agent.config import Settings
+from agent.google.access import GoogleAccess
+from agent.keyring import KeyRing, load_keyring
 from agent.llm import LanguageModel
 from agent.mail.outbox import Sender
 from agent.mail.sandbox import SandboxTransport
-from agent.mail.transport import MailTransport
+from agent.mail.transport import MailboxDisconnected, MailTransport
 from agent.users import service as users
 from graphs.context import Context
 from graphs.graph import build
@@ -37,10 +39,29 @@ class Services:
     graph: Any
     llm: LanguageModel
     local_user_id: UUID | None
+    keyring: KeyRing
+    google: GoogleAccess
 
-    async def transport_for(self, user_id: UUID) -> MailTransport:
-        """The user's mail transport: the sandbox until Gmail is connected."""
+    async def transport_for(self, user_id: UUID, kind: str | None = None) -> MailTransport:
+        """The user's mail transport (or the named one): Gmail once connected, else the sandbox."""
+        if kind == "sandbox" or (kind is None and self.settings.local_mode):
+            return SandboxTransport(self.pool, user_id=user_id)
+        gmail = await self.google.transport_for_user(user_id)
+        if gmail is not None:
+            return gmail
+        if kind == "gmail":
+            raise MailboxDisconnected("Gmail disconnected: this thread uses Gmail. Reconnect at /login.")
         return SandboxTransport(self.pool, user_id=user_id)
+
+    async def transport_name_for(self, user_id: UUID) -> str:
+        """Which transport a new thread of this user uses: 'gmail' once a mailbox is connected."""
+        if self.settings.local_mode:
+            return "sandbox"
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT 1 FROM mailboxes WHERE user_id = %s AND status = 'connected' AND grant_enc IS NOT NULL",
+                (user_id,))
+            return "gmail" if await cur.fetchone() else "sandbox"
 
     async def sender_for(self, user_id: UUID, sender_name: str) -> Sender:
         """The fixed From of the user's mail."""
@@ -54,7 +75,7 @@ class Services:
             cur = await conn.execute("SELECT sender_name FROM assistants WHERE id = %s", (thread["assistant_id"],))
             persona = await cur.fetchone()
         return Context(
-            pool=self.pool, llm=self.llm, transport=await self.transport_for(thread["user_id"]),
+            pool=self.pool, llm=self.llm, transport=await self.transport_for(thread["user_id"], thread["transport"]),
             sender=await self.sender_for(thread["user_id"], persona["sender_name"]),
             scheduler=jobs.JobScheduler(self.jobs),
         )
@@ -79,8 +100,10 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             if settings.local_mode:
                 async with pool.connection() as conn:
                     local_user_id = (await users.ensure_local_user(conn))["id"]
+            keyring = load_keyring(settings)
             yield Services(settings=settings, pool=pool, jobs=job_app, graph=graph,
-                           llm=LanguageModel(settings), local_user_id=local_user_id)
+                           llm=LanguageModel(settings), local_user_id=local_user_id, keyring=keyring,
+                           google=GoogleAccess(settings=settings, pool=pool, keyring=keyring))
     finally:
         if embedded is not None:
             embedded.stop()

@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from agent.config import Settings
+from agent.google.pubsub import MailListeners
 from agent.keyring import load_keyring
 from agent.services import Services, open_services
 from server import errors
-from server.routes import assistants, health, threads
+from server.routes import assistants, auth, health, threads, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
         async with open_services(settings) as services:
             app.state.services = services
             worker = asyncio.create_task(run_worker(services)) if settings.worker_in_process else None
+            listeners = MailListeners(services)
+            await listeners.start()
             if not services.llm.configured:
                 log.warning("No language model configured: threads will park until one is. Set OPENAI_API_KEY "
                             "or OPENAI_BASE_URL (Ollama/vLLM) and EA_LLM_MODEL.")
@@ -45,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
             try:
                 yield
             finally:
+                await listeners.stop()
                 if worker is not None:
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -60,4 +64,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
+    app.include_router(auth.router)
+    app.include_router(webhooks.router)
     return app

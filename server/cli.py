@@ -7,6 +7,9 @@ import asyncio
 import logging
 import sys
 
+import psycopg
+from psycopg.rows import dict_row
+
 from agent.config import ConfigError, Settings
 
 
@@ -32,10 +35,17 @@ def serve(args: argparse.Namespace) -> None:
 async def _worker(settings: Settings) -> None:
     from agent.services import open_services
 
+    from agent.google.pubsub import MailListeners
+
     async with open_services(settings) as services:
-        await services.jobs.run_worker_async(concurrency=settings.worker_concurrency,
-                                             additional_context={"services": services},
-                                             fetch_job_polling_interval=settings.job_poll_seconds, name="worker")
+        listeners = MailListeners(services)
+        await listeners.start()
+        try:
+            await services.jobs.run_worker_async(concurrency=settings.worker_concurrency,
+                                                 additional_context={"services": services},
+                                                 fetch_job_polling_interval=settings.job_poll_seconds, name="worker")
+        finally:
+            await listeners.stop()
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -60,6 +70,30 @@ def migrate(args: argparse.Namespace) -> None:
     logging.getLogger("email_assistant").info("migrations applied: %s", applied or "none pending")
 
 
+async def _rotate_key(settings: Settings) -> int:
+    from agent import db
+    from agent.google.mailboxes import rotate_secrets
+    from agent.keyring import load_keyring
+
+    keyring = load_keyring(settings)
+    conninfo, embedded = db.resolve_conninfo(settings)
+    try:
+        await db.apply_migrations(conninfo)
+        async with await psycopg.AsyncConnection.connect(conninfo, row_factory=dict_row) as conn:
+            async with conn.transaction():
+                return await rotate_secrets(conn, keyring=keyring)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def rotate_key(args: argparse.Namespace) -> None:
+    """Re-encrypt every stored secret with the first key of EA_SECRET_KEY (then drop the old key)."""
+    count = asyncio.run(_rotate_key(_settings(args)))
+    logging.getLogger("email_assistant").info(
+        "re-encrypted %d stored secret(s) with the first key of EA_SECRET_KEY; older keys can now be removed", count)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="email-assistant", description=__doc__)
@@ -70,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.set_defaults(func=serve)
     sub.add_parser("worker", help="run a job worker only").set_defaults(func=worker)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=migrate)
+    sub.add_parser("rotate-key", help="re-encrypt stored secrets with the first key of EA_SECRET_KEY").set_defaults(
+        func=rotate_key)
     args = parser.parse_args(argv)
     try:
         args.func(args)

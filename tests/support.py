@@ -145,3 +145,95 @@ def fire_timers(database_url: str, thread_id: str, wait_id: str | None = None) -
                  " AND args->'event'->>'type' = 'followup_due' AND args->'event'->>'wait_id' = %s RETURNING id",
                  (thread_id, wait_id))
     return len(rows)
+
+
+# ---- Google (sign-in, Gmail, Pub/Sub) against the local fakes ------------------------------------------------------
+PUSH_AUDIENCE = "https://assistant.test/webhooks/gmail"
+PUSH_ACCOUNT = "gmail-push@test-project.iam.gserviceaccount.com"
+PUBSUB_TOPIC = "projects/test-project/topics/gmail"
+ALICE = "alice@example.com"
+CAROL = "carol@example.com"
+
+
+class GoogleWorld:
+    """The Google fakes a test talks to (OIDC, Gmail, the push signer) and the server settings that point at them."""
+
+    def __init__(self, oidc: Any, gmail: Any, signer: Any) -> None:
+        self.oidc, self.gmail, self.signer = oidc, gmail, signer
+        from cryptography.fernet import Fernet
+
+        self.secret_key = Fernet.generate_key().decode()
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Server environment for Google mode (push on, polling effectively off unless overridden)."""
+        env = {
+            "GOOGLE_CLIENT_ID": self.oidc.client_id, "GOOGLE_CLIENT_SECRET": self.oidc.client_secret,
+            "EA_SECRET_KEY": self.secret_key, "EA_GOOGLE_DISCOVERY_URL": self.oidc.discovery_url,
+            "EA_GMAIL_API_URL": self.gmail.base_url, "EA_GOOGLE_CERTS_URL": self.oidc.certs_url,
+            "EA_PUBSUB_TOPIC": PUBSUB_TOPIC, "EA_PUBSUB_PUSH_AUDIENCE": PUSH_AUDIENCE,
+            "EA_PUBSUB_PUSH_SERVICE_ACCOUNT": PUSH_ACCOUNT, "EA_MAIL_POLL_SECONDS": "3600",
+            "EA_GOOGLE_RETRY_BASE_SECONDS": "0.02",
+        }
+        env.update(extra)
+        return {k: v for k, v in env.items() if v != ""}
+
+    def server(self, base_env: dict[str, str], log_path: Path, **extra: str) -> ServerProcess:
+        """A started server in Google mode whose OAuth callback the fake accepts."""
+        proc = ServerProcess({**base_env, **self.env(**extra)}, log_path=log_path)
+        self.oidc.add_redirect_uri(f"{proc.url}/auth/callback")
+        proc.start()
+        return proc
+
+    def sign_in(self, server: ServerProcess, email: str, client: httpx.Client | None = None) -> httpx.Client:
+        """Sign in like a browser (follow /login → Google → /auth/callback); returns the client holding the cookie."""
+        client = client or httpx.Client(base_url=server.url, timeout=15)
+        self.oidc.next_login(email)
+        start = client.get("/login")
+        assert start.status_code == 302, start.text
+        consent = httpx.get(start.headers["location"], timeout=15)
+        assert consent.status_code == 302, consent.text
+        back = client.get(consent.headers["location"])
+        assert back.status_code == 303, back.text
+        return client
+
+    def push(self, server: ServerProcess, email: str, history_id: int | None = None,
+             token: str | None = None) -> httpx.Response:
+        """POST a Gmail notification to the webhook as Pub/Sub would."""
+        body = self.signer.push_body(email, history_id if history_id is not None else self.gmail.history_id(email))
+        return server.client.post("/webhooks/gmail", json=body, headers=self.signer.headers(token))
+
+    def reply(self, to_email: str, original: Any, text: str = "", *, raw: bytes | None = None,
+              headers: dict[str, str] | None = None) -> str:
+        """Deliver a reply to a message we sent (threaded by its headers); returns the Gmail id."""
+        if raw is None:
+            from email.message import EmailMessage
+
+            msg = EmailMessage()
+            msg["From"] = str(original["To"])
+            msg["To"] = to_email
+            msg["Subject"] = "Re: " + str(original["Subject"])
+            msg["Message-ID"] = f"<reply-{time.time_ns()}@example.org>"
+            msg["In-Reply-To"] = str(original["Message-ID"])
+            msg["References"] = " ".join(filter(None, [str(original.get("References") or ""),
+                                                      str(original["Message-ID"])]))
+            for name, value in (headers or {}).items():
+                msg[name] = value
+            msg.set_content(text)
+            raw = msg.as_bytes()
+        return self.gmail.deliver(to_email, raw)
+
+
+def start_outreach(client: httpx.Client, recipient: str, **persona: Any) -> str:
+    """As a signed-in user: create an autonomous persona and a thread to recipient; returns the thread id."""
+    r = client.post("/api/assistants", json={**PERSONA, "autonomy": "autonomous", **persona})
+    assert r.status_code == 201, r.text
+    r = client.post("/api/threads", json={"assistant_id": r.json()["id"], "recipient_email": recipient})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def thread_when(client: httpx.Client, thread_id: str, check: Callable[[dict[str, Any]], Any], *, what: str,
+                timeout: float = 30) -> dict[str, Any]:
+    """Poll a thread's detail until check(detail) holds."""
+    return wait_until(lambda: (t := client.get(f"/api/threads/{thread_id}").json()) and check(t) and t,
+                      timeout=timeout, what=what)

@@ -1,0 +1,1 @@
+"""Google: sign-in, the Gmail transport and inbound sync (push, pull, polling)."""

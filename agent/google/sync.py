@@ -1,0 +1,149 @@
+"""Inbound Gmail sync: history since the cursor, each new reply stored once and matched to its thread."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from agent.google import mailboxes
+from agent.google.gmail import GmailNotFound, GmailTransport
+from agent.mail import inbound
+from agent.mail.transport import MailboxDisconnected
+from agent.threads import messages
+
+if TYPE_CHECKING:
+    from agent.services import Services
+
+log = logging.getLogger(__name__)
+
+SKIP_LABELS = {"DRAFT", "SENT", "SPAM", "TRASH"}
+RESYNC_DAYS = 7
+RESYNC_MAX_MESSAGES = 500
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What one sync run did."""
+
+    outcome: str
+    seen: int = 0
+    received: int = 0
+
+
+async def sync_mailbox(svc: Services, *, mailbox_id: UUID) -> SyncResult:
+    """Read what is new in the mailbox; one run at a time per mailbox (Postgres advisory lock)."""
+    key = f"mailbox:{mailbox_id}"
+    async with svc.pool.connection() as lock_conn:
+        await lock_conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        try:
+            return await _sync(svc, mailbox_id)
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+async def _sync(svc: Services, mailbox_id: UUID) -> SyncResult:
+    async with svc.pool.connection() as conn:
+        mailbox = await mailboxes.get(conn, mailbox_id=mailbox_id)
+    if mailbox is None or mailbox["status"] != "connected" or not mailbox["grant_enc"]:
+        return SyncResult("not_connected")
+    transport = await svc.google.transport_for_mailbox(mailbox)
+    try:
+        if mailbox["history_id"] is None:
+            profile = await transport.profile()
+            async with svc.pool.connection() as conn:
+                await mailboxes.advance_cursor(conn, mailbox_id=mailbox_id, history_id=int(profile["historyId"]))
+            return SyncResult("cursor_started")
+        try:
+            found, cursor = await _history(transport, int(mailbox["history_id"]))
+            outcome = "synced"
+        except GmailNotFound:
+            log.warning("mailbox %s: history cursor %s expired; bounded resync of the last %d days",
+                        mailbox_id, mailbox["history_id"], RESYNC_DAYS)
+            found, cursor = await _resync(transport, mailbox)
+            outcome = "resynced"
+        received = 0
+        for message_id, thread_hint, labels in found:
+            if labels & SKIP_LABELS:
+                continue
+            if await _receive_one(svc, transport, mailbox, message_id, thread_hint):
+                received += 1
+    except MailboxDisconnected as exc:
+        log.warning("mailbox %s cannot sync: %s", mailbox_id, exc)
+        return SyncResult("disconnected")
+    async with svc.pool.connection() as conn:
+        await mailboxes.advance_cursor(conn, mailbox_id=mailbox_id, history_id=cursor)
+    if found:
+        log.info("mailbox %s %s: %d new message(s), %d stored", mailbox_id, outcome, len(found), received)
+    return SyncResult(outcome, len(found), received)
+
+
+async def _history(transport: GmailTransport, start: int) -> tuple[list[tuple[str, str, set[str]]], int]:
+    """Every message added to INBOX after `start`, following pages, and the mailbox's new historyId."""
+    found: dict[str, tuple[str, str, set[str]]] = {}
+    cursor, token = start, None
+    while True:
+        page = await transport.history_page(start, token)
+        for record in page.get("history") or []:
+            for added in record.get("messagesAdded") or []:
+                msg = added.get("message") or {}
+                if msg.get("id") and msg["id"] not in found:
+                    found[msg["id"]] = (msg["id"], msg.get("threadId", ""), set(msg.get("labelIds") or []))
+        cursor = max(cursor, int(page.get("historyId") or cursor))
+        token = page.get("nextPageToken")
+        if not token:
+            return list(found.values()), cursor
+
+
+async def _resync(transport: GmailTransport, mailbox: dict[str, Any]) -> tuple[list[tuple[str, str, set[str]]], int]:
+    """After an expired cursor: INBOX mail of the last days (bounded), and a fresh cursor taken first."""
+    cursor = int((await transport.profile())["historyId"])
+    since = int(time.time()) - RESYNC_DAYS * 86400
+    if mailbox["synced_at"] is not None:
+        since = max(since, int(mailbox["synced_at"].timestamp()) - 86400)
+    found: list[tuple[str, str, set[str]]] = []
+    token = None
+    while len(found) < RESYNC_MAX_MESSAGES:
+        page = await transport.inbox_page(f"after:{since}", token)
+        found += [(m["id"], m.get("threadId", ""), set()) for m in page.get("messages") or []]
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    if token:
+        log.warning("mailbox %s: resync stopped at %d messages", mailbox["id"], RESYNC_MAX_MESSAGES)
+    return list(reversed(found[:RESYNC_MAX_MESSAGES])), cursor
+
+
+async def _receive_one(svc: Services, transport: GmailTransport, mailbox: dict[str, Any], message_id: str,
+                       thread_hint: str) -> bool:
+    """Store one message if it belongs to a thread; the body of unrelated mail is never downloaded."""
+    user_id = mailbox["user_id"]
+    async with svc.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM messages WHERE user_id = %s AND transport = %s AND provider_message_id = %s",
+            (user_id, transport.name, message_id))
+        if await cur.fetchone():
+            return False
+        known = bool(thread_hint) and await messages.match_thread(
+            conn, user_id=user_id, provider_thread_id=thread_hint, in_reply_to=None, references=())
+    if not known:
+        headers = await transport.headers(message_id)
+        if set(headers["labels"].split()) & SKIP_LABELS:
+            return False
+        refs = tuple(_MSGID.findall(headers.get("references", "")))
+        in_reply_to = next(iter(_MSGID.findall(headers.get("in-reply-to", ""))), None)
+        async with svc.pool.connection() as conn:
+            matched = await messages.match_thread(conn, user_id=user_id, provider_thread_id=headers["threadid"],
+                                                  in_reply_to=in_reply_to, references=refs)
+        if matched is None:
+            log.debug("mailbox %s: message %s belongs to no thread; ignored", mailbox["id"], message_id)
+            return False
+    msg = await transport.fetch(message_id)
+    if msg.from_addr and msg.from_addr.lower() == mailbox["email"].lower():
+        log.debug("mailbox %s: message %s is our own; ignored", mailbox["id"], message_id)
+        return False
+    return (await inbound.receive(svc, user_id=user_id, transport=transport, provider_message_id=message_id)).new
