@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin") from exc
+    return name
+
+
+def _weekdays(days: list[int]) -> list[int]:
+    if not days or any(d < 1 or d > 7 for d in days):
+        raise ValueError("use ISO weekdays 1 (Monday) to 7 (Sunday), at least one")
+    return sorted(set(days))
+
+
+TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_zone)]
+Weekdays = Annotated[list[int], AfterValidator(_weekdays)]
 Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 RequiredLong = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 
@@ -52,6 +71,19 @@ class AssistantFields(BaseModel):
     follow_up_count: int = Field(2, ge=0, le=10, description="Follow-ups after silence.")
     follow_up_days: int = Field(3, ge=1, le=90, description="Days of silence before each follow-up.")
     max_replies: int = Field(5, ge=0, le=50, description="Assistant replies in a thread before handing over.")
+    send_days: Weekdays = Field([1, 2, 3, 4, 5], description="Days emails may go out (1 = Monday … 7 = Sunday).")
+    send_start: time = Field(time(9), description="Start of the sending window, in the time zone below.")
+    send_end: time = Field(time(17), description="End of the sending window.")
+    timezone: TimeZone = Field("UTC", description="Time zone of the window (the recipient's is used when known).")
+    stop_company_on_decline: bool = Field(
+        False, description="When one person at a company declines or opts out, stop the other open threads there."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> AssistantFields:
+        if self.send_start >= self.send_end:
+            raise ValueError("send_start must be before send_end")
+        return self
 
 
 class AssistantUpdate(BaseModel):
@@ -77,6 +109,11 @@ class AssistantUpdate(BaseModel):
     follow_up_count: int | None = Field(None, ge=0, le=10)
     follow_up_days: int | None = Field(None, ge=1, le=90)
     max_replies: int | None = Field(None, ge=0, le=50)
+    send_days: Weekdays | None = None
+    send_start: time | None = None
+    send_end: time | None = None
+    timezone: TimeZone | None = None
+    stop_company_on_decline: bool | None = None
 
 
 class Assistant(AssistantFields):
