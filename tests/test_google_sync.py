@@ -1,0 +1,142 @@
+"""Inbound Gmail sync: polling alone, an expired cursor, a revoked grant, and what the model gets to read."""
+
+from __future__ import annotations
+
+import re
+
+from tests.support import (ALICE, GoogleWorld, ServerProcess, query, start_outreach, thread_when,
+                           wait_until)
+
+UNTRUSTED = re.compile(r"<untrusted_email>\n(.*?)\n</untrusted_email>", re.S)
+
+
+def _first_email(google: GoogleWorld, client, recipient: str, **persona) -> tuple[str, object]:
+    tid = start_outreach(client, recipient, **persona)
+    thread_when(client, tid, lambda t: t["status"] == "waiting", what=f"first email to {recipient}")
+    sent = next(m for m in google.gmail.sent(ALICE) if m["To"].addresses[0].addr_spec == recipient)
+    return tid, sent
+
+
+def test_polling_only_without_a_topic(google: GoogleWorld, server_env: dict[str, str], tmp_path) -> None:
+    server = google.server(server_env, tmp_path / "server.log", EA_PUBSUB_TOPIC="", EA_PUBSUB_PUSH_AUDIENCE="",
+                           EA_PUBSUB_PUSH_SERVICE_ACCOUNT="", EA_MAIL_POLL_SECONDS="5")
+    try:
+        alice = google.sign_in(server, ALICE)
+        tid, first = _first_email(google, alice, "bob@example.org")
+        assert google.gmail.watch_calls == [], "no topic: no users.watch"
+        google.reply(ALICE, first, "Is there a free trial?")
+        t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3, what="answer found by polling", timeout=20)
+        assert t["messages"][1]["text"] == "Is there a free trial?"
+        assert google.gmail.messages(ALICE, "SENT")[1].thread_id == google.gmail.messages(ALICE, "SENT")[0].thread_id
+    finally:
+        server.stop()
+
+
+def test_expired_history_cursor_resyncs_and_finds_the_reply(google: GoogleWorld, google_server: ServerProcess,
+                                                            database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid, first = _first_email(google, alice, "bob@example.org")
+    cursor = query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"]
+    google.gmail.deliver(ALICE, b"From: news@example.net\r\nTo: alice@example.com\r\nSubject: news\r\n\r\nunrelated\r\n")
+    google.reply(ALICE, first, "Could you call me tomorrow?")
+    google.gmail.expire_history_before(google.gmail.history_id(ALICE))
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+    t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3, what="answer after resync")
+    assert t["messages"][1]["text"] == "Could you call me tomorrow?"
+    assert "bounded resync" in google_server.log()
+    history = [r for r in google.gmail.requests if r["path"].endswith("/history")]
+    assert history[-1]["status"] == 404 and history[-1]["query"]["startHistoryId"] == [str(cursor)]
+    assert query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"] >= google.gmail.history_id(ALICE) - 1
+    assert query(database_url, "SELECT count(*) AS n FROM messages WHERE direction = 'in'")[0]["n"] == 1, \
+        "mail that belongs to no thread is not stored"
+    raw_reads = [r for r in google.gmail.requests if "/messages/" in r["path"] and r["query"].get("format") == ["raw"]]
+    assert len(raw_reads) == 1, "only the reply's body is downloaded, once"
+
+
+def test_revoked_grant_parks_threads_and_reconnect_continues(google: GoogleWorld, google_server: ServerProcess,
+                                                             database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid, first = _first_email(google, alice, "bob@example.org")
+    google.oidc.revoke_all_for(ALICE)
+    google.reply(ALICE, first, "Do you integrate with our EHR?")
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+
+    status = wait_until(lambda: (m := alice.get("/api/mailbox").json()) and not m["connected"] and m,
+                        what="mailbox disconnected")
+    assert status["reason"].startswith("Gmail disconnected") and "/login" in status["reason"]
+    t = thread_when(alice, tid, lambda t: t["status"] == "paused", what="thread parked")
+    assert t["park_reason"] == status["reason"]
+    assert any(e["kind"] == "parked" and "Gmail disconnected" in e["summary"] for e in t["events"])
+    assert google.push(google_server, ALICE).json()["status"] == "disconnected"
+    assert query(database_url, "SELECT failures FROM threads")[0]["failures"] == 0, "parked once, no retry loop"
+    assert google_server.proc.poll() is None, "no crash"
+    assert len(google.gmail.sent(ALICE)) == 1
+
+    # Reconnecting resumes the thread; the reply that came meanwhile is answered in the same Gmail thread.
+    google.sign_in(google_server, ALICE, client=alice)
+    assert alice.get("/api/mailbox").json()["connected"] is True
+    t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3 and t["status"] == "waiting", what="continued")
+    assert t["park_reason"] is None and t["messages"][1]["text"] == "Do you integrate with our EHR?"
+    sent = google.gmail.messages(ALICE, "SENT")
+    assert len(sent) == 2 and sent[1].thread_id == sent[0].thread_id
+
+
+def test_the_model_reads_only_new_text_and_automated_mail_is_not_answered(
+        google: GoogleWorld, google_server: ServerProcess, database_url: str, model) -> None:
+    _fake, script = model
+    alice = google.sign_in(google_server, ALICE)
+    threads = {name: _first_email(google, alice, f"{name}@example.org")
+               for name in ("html", "koi", "quoted", "ooo", "bounce")}
+
+    def reply_raw(name: str, headers: str, body: bytes) -> bytes:
+        first = threads[name][1]
+        common = (f"To: {ALICE}\r\nMessage-ID: <{name}-r@example.org>\r\nIn-Reply-To: {first['Message-ID']}\r\n"
+                  f"References: {first['Message-ID']}\r\n")
+        return (common + headers + "\r\n").encode() + body
+
+    subj = threads["html"][1]["Subject"]
+    google.reply(ALICE, None, raw=reply_raw("html", f"From: html@example.org\r\nSubject: Re: {subj}\r\n"
+                                            "Content-Type: text/html; charset=utf-8\r\n",
+        b"<div>Yes, what is the price?</div><div class=\"gmail_quote\"><div>On Mon, Anna wrote:</div>"
+        b"<blockquote>First email draft, the whole history</blockquote></div>"))
+    koi_body = ("Здравствуйте! Сколько это стоит?\n\n"
+                "26 нояб. 2026 г., в 10:00, Анна <alice@example.com> написал(а):\n> Старое письмо\n").encode("koi8-r")
+    google.reply(ALICE, None, raw=reply_raw("koi", "From: =?koi8-r?b?8KPU0g==?= <koi@example.org>\r\n"
+                                            "Subject: =?koi8-r?b?8sU6IPDSxcTMz9bFzsnF?=\r\n"
+                                            "Content-Type: text/plain; charset=koi8-r\r\n"
+                                            "Content-Transfer-Encoding: 8bit\r\n", koi_body))
+    google.reply(ALICE, threads["quoted"][1],
+                 "Sounds great, is Tuesday possible?\n\nOn Mon, 23 Nov 2026 at 10:00, Anna <alice@example.com> wrote:\n"
+                 "> Hello,\n>\n> First email draft.\n>\n> Anna\n")
+    google.reply(ALICE, threads["ooo"][1], "I am out of the office until Monday.",
+                 headers={"Auto-Submitted": "auto-replied"})
+    google.reply(ALICE, None, raw=reply_raw(
+        "bounce", "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b1\r\n",
+        b"--b1\r\nContent-Type: text/plain\r\n\r\nAddress not found: bounce@example.org\r\n"
+        b"--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; googlemail.com\r\n\r\n"
+        b"Final-Recipient: rfc822; bounce@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n--b1--\r\n"))
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+
+    for name in ("html", "koi", "quoted"):
+        thread_when(alice, threads[name][0], lambda t: len(t["messages"]) == 3, what=f"answer to {name}")
+    ooo = thread_when(alice, threads["ooo"][0], lambda t: any(e["kind"] == "decision" for e in t["events"]),
+                      what="out-of-office decision")
+    bounce = thread_when(alice, threads["bounce"][0], lambda t: t["status"] == "closed", what="bounce closes")
+
+    seen = [UNTRUSTED.search(c["user"]).group(1) for c in script.calls if c["schema"] == "Classification"]
+    assert sorted(seen) == sorted(["Yes, what is the price?", "Здравствуйте! Сколько это стоит?",
+                                   "Sounds great, is Tuesday possible?"]), seen
+    koi = alice.get(f"/api/threads/{threads['koi'][0]}").json()["messages"][1]
+    assert (koi["subject"], koi["text"]) == ("Ре: Предложение", "Здравствуйте! Сколько это стоит?")
+    [stored] = query(database_url, "SELECT from_addr, full_text FROM messages WHERE subject = %s", (koi["subject"],))
+    assert stored["from_addr"] == "koi@example.org" and "> Старое письмо" in stored["full_text"]
+    assert len(ooo["messages"]) == 2 and ooo["status"] == "waiting"
+    decision = next(e for e in ooo["events"] if e["kind"] == "decision")
+    assert decision["detail"]["intent"] == "auto_reply" and decision["detail"]["source"] == "rules"
+    assert "Automated reply" in decision["detail"]["reason"]
+    assert bounce["close_reason"] == "bounced" and len(bounce["messages"]) == 2
+    assert bounce["messages"][1]["bounce"] and ooo["messages"][1]["auto_reply"]
+    assert any(e["kind"] == "decision" and e["detail"]["intent"] == "bounce" for e in bounce["events"])
+    assert len(google.gmail.sent(ALICE)) == 5 + 3, "automated mail gets no answer"
