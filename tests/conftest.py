@@ -129,3 +129,36 @@ def google_server(google: GoogleWorld, server_env: dict[str, str], tmp_path: Pat
     proc = google.server(server_env, tmp_path / "server.log")
     yield proc
     proc.stop()
+
+
+PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Google's Pub/Sub emulator on a free loopback port; yields host:port (also set as PUBSUB_EMULATOR_HOST here)."""
+    import signal
+    import subprocess
+
+    from tests.support import free_port, wait_until
+
+    assert PUBSUB_EMULATOR.exists(), f"the Pub/Sub emulator is required at {PUBSUB_EMULATOR}"
+    host = f"127.0.0.1:{free_port()}"
+    log_path = tmp_path_factory.mktemp("pubsub") / "emulator.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(PUBSUB_EMULATOR), "--host=127.0.0.1", f"--port={host.split(':')[1]}"],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is None and "Server started" in log_path.read_text(errors="replace")
+                   or (proc.poll() is not None and (_ for _ in ()).throw(AssertionError(log_path.read_text()))),
+                   timeout=60, what="the Pub/Sub emulator")
+        previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+        os.environ["PUBSUB_EMULATOR_HOST"] = host
+        yield host
+        if previous is None:
+            os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+        else:
+            os.environ["PUBSUB_EMULATOR_HOST"] = previous
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)

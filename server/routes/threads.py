@@ -54,7 +54,7 @@ class BulkResult(BaseModel):
 
 async def _start(svc: ServicesDep, conn: Any, user_id: UUID, data: ThreadCreate) -> dict[str, Any]:
     async with conn.transaction():  # a savepoint: a refused row leaves the connection usable
-        row = await service.create(conn, user_id=user_id, data=data, transport="sandbox")
+        row = await service.create(conn, user_id=user_id, data=data, transport=await svc.transport_name_for(user_id))
     await conn.commit()  # the worker must see the thread before its job runs
     try:
         await jobs.defer_run(svc.jobs, thread_id=row["id"])
