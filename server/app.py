@@ -16,7 +16,8 @@ from agent.google.pubsub import MailListeners
 from agent.keyring import load_keyring
 from agent.services import Services, open_services
 from server import errors
-from server.routes import assistants, auth, health, threads, webhooks
+from server.routes import assistants, auth, health, pages, threads, webhooks
+from server.routes import suppressions, unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -66,4 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(threads.router)
     app.include_router(auth.router)
     app.include_router(webhooks.router)
+    app.include_router(suppressions.router)
+    app.include_router(unsubscribe.router)
+    pages.install(app)
     return app

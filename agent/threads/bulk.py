@@ -67,3 +67,81 @@ def to_thread_creates(assistant_id: UUID, rows: list[dict[str, Any]]) -> tuple[l
 def skip_reason(exc: Conflict) -> str:
     """A short reason for a skipped row."""
     return exc.message
+
+
+# Column mapping (the dashboard's import): the user picks which column holds what; the rest becomes context.
+
+MAPPED_FIELDS = {"email": EMAIL_COLUMNS, "name": NAME_COLUMNS, "company": COMPANY_COLUMNS, "context": CONTEXT_COLUMNS}
+
+
+def read_table(data: bytes) -> tuple[list[str], list[list[str]]]:
+    """The header row and the data rows of a CSV file (any column names); InvalidInput when unusable."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("The CSV file must be UTF-8 encoded.") from exc
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    records = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    if not records:
+        raise InvalidInput("The CSV file is empty or has no header row.")
+    headers = [h.strip() for h in records[0]]
+    if len(records) - 1 > MAX_ROWS:
+        raise InvalidInput(f"At most {MAX_ROWS} rows per upload.")
+    return headers, [[c.strip() for c in r] for r in records[1:]]
+
+
+def guess_mapping(headers: list[str]) -> dict[str, str]:
+    """For each field, the first column whose name is a known alias ('' when none)."""
+    lowered = [h.lower() for h in headers]
+    hints = {"email": ("mail",), "name": ("name",), "company": ("company", "organi"), "context": ("note", "context")}
+    mapping: dict[str, str] = {}
+    for field, aliases in MAPPED_FIELDS.items():
+        exact = next((headers[i] for i, h in enumerate(lowered) if h in aliases), "")
+        taken = set(mapping.values())
+        mapping[field] = exact or next((headers[i] for i, h in enumerate(lowered) if headers[i] not in taken
+                                        and any(k in h for k in hints[field])), "")
+    return mapping
+
+
+def rows_with_mapping(headers: list[str], records: list[list[str]], mapping: dict[str, str]) -> list[dict[str, str]]:
+    """Rows keyed email/name/company/context; unmapped non-empty columns are appended to the context."""
+    index = {h: i for i, h in reversed(list(enumerate(headers)))}
+    used = {index[c] for c in mapping.values() if c in index}
+    rows = []
+    for record in records:
+        cell = lambda i: record[i] if i < len(record) else ""  # noqa: E731 - short rows are padded
+        row = {f: cell(index[c]) if c in index else "" for f, c in ((f, mapping.get(f, "")) for f in MAPPED_FIELDS)}
+        extra = [f"{headers[i]}: {cell(i)}" for i in range(len(headers)) if i not in used and cell(i)]
+        row["context"] = "\n".join([row["context"], *extra]).strip()
+        rows.append(row)
+    return rows
+
+
+async def screen(conn: Any, *, user_id: UUID, valid: list[tuple[int, ThreadCreate]]) -> tuple[
+        list[tuple[int, ThreadCreate]], list[dict[str, Any]]]:
+    """Valid rows that can start now, and the skipped ones: repeated in the file, already in a thread, suppressed."""
+    emails = [str(d.recipient_email).lower() for _n, d in valid]
+    cur = await conn.execute(
+        "SELECT lower(recipient_email) AS email FROM threads"
+        " WHERE user_id = %s AND status <> 'closed' AND lower(recipient_email) = ANY(%s)", (user_id, emails))
+    open_threads = {r["email"] for r in await cur.fetchall()}
+    cur = await conn.execute("SELECT email, reason FROM suppressions WHERE user_id = %s AND email = ANY(%s)",
+                             (user_id, emails))
+    suppressed = {r["email"]: r["reason"] for r in await cur.fetchall()}
+    seen: dict[str, int] = {}
+    start: list[tuple[int, ThreadCreate]] = []
+    skipped: list[dict[str, Any]] = []
+    for (number, data), email in zip(valid, emails):
+        if email in seen:
+            skipped.append({"row": number, "email": email, "kind": "duplicate", "first_row": seen[email]})
+        elif email in suppressed:
+            skipped.append({"row": number, "email": email, "kind": "suppressed", "reason": suppressed[email]})
+        elif email in open_threads:
+            skipped.append({"row": number, "email": email, "kind": "open_thread"})
+        else:
+            start.append((number, data))
+        seen.setdefault(email, number)
+    return start, skipped

@@ -8,10 +8,10 @@ from uuid import UUID
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent import jobs
-from agent.errors import Conflict, InvalidInput, StorageError
+from agent.errors import Conflict, InvalidInput
 from agent.events import service as events
 from agent.threads import actions, bulk, messages
+from agent.threads.start import start_thread as _start
 from agent.threads import service
 from agent.threads.models import (DraftEdit, Feedback, HumanReply, SandboxReply, Status, Thread, ThreadCreate,
                                   ThreadDetail, ThreadPage, WaitRef)
@@ -50,19 +50,6 @@ class BulkResult(BaseModel):
 
     created: list[UUID]
     skipped: list[dict[str, Any]]
-
-
-async def _start(svc: ServicesDep, conn: Any, user_id: UUID, data: ThreadCreate) -> dict[str, Any]:
-    async with conn.transaction():  # a savepoint: a refused row leaves the connection usable
-        row = await service.create(conn, user_id=user_id, data=data, transport=await svc.transport_name_for(user_id))
-    await conn.commit()  # the worker must see the thread before its job runs
-    try:
-        await jobs.defer_run(svc.jobs, thread_id=row["id"])
-    except Exception as exc:  # nothing half-written: the thread is removed when its job cannot be queued
-        await conn.execute("DELETE FROM threads WHERE id = %s", (row["id"],))
-        await conn.commit()
-        raise StorageError("Could not queue the thread; nothing was created. Try again.") from exc
-    return row
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

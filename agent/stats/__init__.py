@@ -1,0 +1,1 @@
+"""Outreach statistics for the dashboard."""

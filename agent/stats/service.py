@@ -1,0 +1,108 @@
+"""What happened and what needs the user: SQL over threads, messages and events; keyword-only, a connection in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+POSITIVE_INTENTS = ("interested", "meeting_request")
+HUMAN_REPLY = "m.direction = 'in' AND m.auto_reply IS NULL AND m.bounce IS NULL"
+
+
+@dataclass
+class Row:
+    """Counts for one assistant (or all of them) over a window."""
+
+    assistant_id: UUID | None
+    name: str
+    sent: int = 0
+    replies: int = 0
+    contacted: int = 0
+    replied: int = 0
+    positive: int = 0
+
+    @property
+    def reply_rate(self) -> float | None:
+        """Contacted threads that got a human reply, or None when none were contacted."""
+        return self.replied / self.contacted if self.contacted else None
+
+
+@dataclass
+class Summary:
+    """The window's totals and the per-assistant rows (assistants with activity or not archived)."""
+
+    days: int
+    total: Row
+    per_assistant: list[Row] = field(default_factory=list)
+
+
+SENT_AND_REPLIES = f"""
+SELECT t.assistant_id, count(*) FILTER (WHERE m.direction = 'out') AS sent,
+       count(*) FILTER (WHERE {HUMAN_REPLY}) AS replies
+FROM messages m JOIN threads t ON t.id = m.thread_id
+WHERE m.user_id = %(user_id)s AND t.user_id = %(user_id)s AND m.at >= %(since)s
+GROUP BY t.assistant_id"""
+
+CONTACTED = f"""
+SELECT t.assistant_id, count(*) AS contacted,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND {HUMAN_REPLY})) AS replied
+FROM threads t
+JOIN LATERAL (SELECT min(o.at) AS first_at FROM messages o WHERE o.thread_id = t.id AND o.direction = 'out') f ON true
+WHERE t.user_id = %(user_id)s AND f.first_at >= %(since)s
+GROUP BY t.assistant_id"""
+
+POSITIVE = """
+SELECT t.assistant_id, count(*) AS positive
+FROM events e JOIN threads t ON t.id = e.thread_id
+WHERE e.user_id = %(user_id)s AND t.user_id = %(user_id)s AND e.kind = 'decision' AND e.at >= %(since)s
+  AND e.detail->>'intent' = ANY(%(intents)s)
+GROUP BY t.assistant_id"""
+
+
+async def summary(conn: AsyncConnection, *, user_id: UUID, days: int, now: datetime | None = None) -> Summary:
+    """Emails sent, replies, reply rate and positive replies in the last `days` days, per assistant."""
+    params = {"user_id": user_id, "since": (now or datetime.now(timezone.utc)) - timedelta(days=days),
+              "intents": list(POSITIVE_INTENTS)}
+    cur = await conn.execute("SELECT id, name, archived_at FROM assistants WHERE user_id = %s ORDER BY created_at",
+                             (user_id,))
+    assistants = await cur.fetchall()
+    rows = {a["id"]: Row(assistant_id=a["id"], name=a["name"]) for a in assistants}
+    for query in (SENT_AND_REPLIES, CONTACTED, POSITIVE):
+        cur = await conn.execute(query, params)
+        for found in await cur.fetchall():
+            row = rows[found["assistant_id"]]
+            for key, value in found.items():
+                if key != "assistant_id":
+                    setattr(row, key, value)
+    archived = {a["id"] for a in assistants if a["archived_at"] is not None}
+    shown = [r for r in rows.values() if r.assistant_id not in archived or r.sent or r.replies or r.positive]
+    total = Row(assistant_id=None, name="")
+    for r in rows.values():
+        for key in ("sent", "replies", "contacted", "replied", "positive"):
+            setattr(total, key, getattr(total, key) + getattr(r, key))
+    return Summary(days=days, total=total, per_assistant=shown)
+
+
+async def attention(conn: AsyncConnection, *, user_id: UUID, limit: int = 5) -> dict[str, Any]:
+    """Threads that need the user: drafts to approve, conversations handed over, threads parked by a failure."""
+    cur = await conn.execute(
+        "SELECT count(*) FILTER (WHERE status = 'awaiting_approval') AS approval,"
+        " count(*) FILTER (WHERE status = 'needs_human') AS human,"
+        " count(*) FILTER (WHERE status = 'paused' AND park_reason IS NOT NULL) AS parked"
+        " FROM threads WHERE user_id = %s AND status IN ('awaiting_approval', 'needs_human', 'paused')",
+        (user_id,),
+    )
+    counts = await cur.fetchone()
+    cur = await conn.execute(
+        "SELECT t.id, t.status, t.recipient_email, t.recipient_name, t.park_reason, t.updated_at, a.name AS assistant"
+        " FROM threads t JOIN assistants a ON a.id = t.assistant_id"
+        " WHERE t.user_id = %s AND (t.status IN ('awaiting_approval', 'needs_human')"
+        "   OR (t.status = 'paused' AND t.park_reason IS NOT NULL))"
+        " ORDER BY t.updated_at DESC LIMIT %s",
+        (user_id, limit),
+    )
+    return {**counts, "threads": await cur.fetchall()}

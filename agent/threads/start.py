@@ -1,0 +1,28 @@
+"""Starting a thread: store it, then queue its first run; shared by the API and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from agent import jobs
+from agent.errors import StorageError
+from agent.services import Services
+from agent.threads import service
+from agent.threads.models import ThreadCreate
+
+
+async def start_thread(svc: Services, conn: AsyncConnection, user_id: UUID, data: ThreadCreate) -> dict[str, Any]:
+    """Create the thread and queue its job; a refused row leaves the connection usable, nothing is half-written."""
+    async with conn.transaction():  # a savepoint: a refused row leaves the connection usable
+        row = await service.create(conn, user_id=user_id, data=data, transport=await svc.transport_name_for(user_id))
+    await conn.commit()  # the worker must see the thread before its job runs
+    try:
+        await jobs.defer_run(svc.jobs, thread_id=row["id"])
+    except Exception as exc:  # nothing half-written: the thread is removed when its job cannot be queued
+        await conn.execute("DELETE FROM threads WHERE id = %s", (row["id"],))
+        await conn.commit()
+        raise StorageError("Could not queue the thread; nothing was created. Try again.") from exc
+    return row

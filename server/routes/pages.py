@@ -1,0 +1,70 @@
+"""The dashboard: sign-in, the main page, the language switch; other pages live in pages_*.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from agent.assistants import service as assistants
+from agent.llm import HOW_TO_CONFIGURE
+from agent.stats import service as stats
+from server import csrf, i18n
+from server.routes import pages_assistants, pages_import, pages_settings, pages_threads
+from server.routes.pages_common import PageRoute, SignInRequired, back, render, services, templates, user_id
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+@router.get("/signin")
+async def signin(request: Request) -> Response:
+    """Sign in with Google; in local mode there is nothing to sign in to."""
+    svc = services(request)
+    if svc.local_user_id is not None:
+        return back("/")
+    try:
+        user_id(request)
+        return back("/")
+    except SignInRequired:
+        pass
+    return templates().TemplateResponse(request, "signin.html", {"lang": i18n.current(), "languages": i18n.LANGUAGES,
+                                                                "csrf_token": csrf.token(request), "path": "/signin"})
+
+
+@router.get("/")
+async def home(request: Request, days: int = 7) -> Response:
+    """What needs you now, and what happened in the last 7 or 30 days."""
+    uid = user_id(request)
+    days = 30 if days == 30 else 7
+    svc = services(request)
+    async with svc.pool.connection() as conn:
+        attention = await stats.attention(conn, user_id=uid)
+        summary = await stats.summary(conn, user_id=uid, days=days)
+        has_assistants = bool(await assistants.list_for_user(conn, user_id=uid))
+    return await render(request, "home.html", attention=attention, summary=summary, days=days,
+                        has_assistants=has_assistants, model_help=HOW_TO_CONFIGURE)
+
+
+@router.post("/language")
+async def language(request: Request) -> Response:
+    """Remember the chosen interface language in a cookie."""
+    form = await csrf.checked_form(request)
+    lang = str(form.get("lang", ""))
+    target = str(form.get("next") or "/")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = RedirectResponse(target, status_code=303)
+    if lang in i18n.LANGUAGES:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
+    return response
+
+
+def install(app: FastAPI) -> None:
+    """Serve the dashboard pages and their static files."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (pages_assistants, pages_import, pages_threads, pages_settings):  # import before /threads/{id}
+        app.include_router(module.router)
+    app.include_router(router)

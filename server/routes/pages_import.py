@@ -1,0 +1,178 @@
+"""Starting many threads from a CSV: upload, map columns, check every row, then start them with progress."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import FormData, UploadFile
+
+from agent.assistants import service as assistants
+from agent.errors import AppError, Conflict, InvalidInput, NotFound
+from agent.services import Services
+from agent.threads import bulk
+from agent.threads.models import ThreadCreate
+from agent.threads.start import start_thread
+from server import csrf
+from server.i18n import gettext as _
+from server.routes.pages_common import PageRoute, back, flash, partial, render, services, user_id
+
+router = APIRouter(prefix="/threads/import", route_class=PageRoute, include_in_schema=False)
+MAX_BYTES = 5_000_000
+PREVIEW_ROWS = 20
+KEEP_SECONDS = 3600
+
+
+@dataclass
+class ImportJob:
+    """One running or finished import, kept in this process for its progress page."""
+
+    id: str
+    user_id: UUID
+    total: int
+    started_at: float = field(default_factory=time.monotonic)
+    created: int = 0
+    done: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    finished: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+def _jobs(request: Request) -> dict[str, ImportJob]:
+    jobs: dict[str, ImportJob] | None = getattr(request.app.state, "imports", None)
+    if jobs is None:
+        jobs = request.app.state.imports = {}
+    for key in [k for k, j in jobs.items() if j.finished and time.monotonic() - j.started_at > KEEP_SECONDS]:
+        del jobs[key]
+    return jobs
+
+
+async def _personas(request: Request, uid: UUID) -> list[Any]:
+    async with services(request).pool.connection() as conn:
+        return await assistants.list_for_user(conn, user_id=uid)
+
+
+@router.get("")
+async def upload_form(request: Request, assistant: str = "") -> Response:
+    """Choose the assistant and the CSV file."""
+    uid = user_id(request)
+    return await render(request, "import_upload.html", personas=await _personas(request, uid),
+                        values={"assistant_id": assistant}, errors={})
+
+
+async def _check(request: Request, uid: UUID, form: FormData, csv_text: str) -> dict[str, Any]:
+    """Parse with the chosen mapping, validate every row and find the ones that will be skipped."""
+    headers, records = bulk.read_table(csv_text.encode())
+    guessed = bulk.guess_mapping(headers)
+    mapping = {f: str(form.get(f"map_{f}", guessed[f])) for f in bulk.MAPPED_FIELDS}
+    if "map_email" not in form:
+        mapping = guessed
+    try:
+        assistant_id = UUID(str(form.get("assistant_id")))
+    except ValueError as exc:
+        raise InvalidInput(_("Choose an assistant.")) from exc
+    rows = bulk.rows_with_mapping(headers, records, mapping)
+    valid, invalid = bulk.to_thread_creates(assistant_id, rows)
+    async with services(request).pool.connection() as conn:
+        persona = await assistants.get(conn, user_id=uid, assistant_id=assistant_id)
+        ready, skipped = await bulk.screen(conn, user_id=uid, valid=valid)
+    problems = {e["row"]: e for e in invalid} | {s["row"]: s for s in skipped}
+    return {"headers": headers, "mapping": mapping, "rows": rows[:PREVIEW_ROWS], "total": len(rows),
+            "invalid": invalid, "skipped": skipped, "ready": ready, "problems": problems, "persona": persona,
+            "csv_text": csv_text, "fields": list(bulk.MAPPED_FIELDS)}
+
+
+async def _upload_error(request: Request, uid: UUID, form: FormData, errors: dict[str, str]) -> Response:
+    return await render(request, "import_upload.html", status_code=422, personas=await _personas(request, uid),
+                        values={"assistant_id": str(form.get("assistant_id", ""))}, errors=errors)
+
+
+@router.post("")
+async def preview(request: Request) -> Response:
+    """Read the upload and show the column mapping and every row's check; nothing is created yet."""
+    uid = user_id(request)
+    form = await csrf.checked_form(request)
+    upload = form.get("file")
+    errors: dict[str, str] = {}
+    try:
+        UUID(str(form.get("assistant_id", "")))
+    except ValueError:
+        errors["assistant_id"] = _("Choose an assistant.")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        errors["file"] = _("Choose a CSV file.")
+        return await _upload_error(request, uid, form, errors)
+    data = await upload.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        errors["file"] = _("The file is larger than 5 MB. Split it into smaller files.")
+    if errors:
+        return await _upload_error(request, uid, form, errors)
+    try:
+        text = data.decode("utf-8-sig")
+        checked = await _check(request, uid, form, text)
+    except UnicodeDecodeError:
+        return await _upload_error(request, uid, form, {"file": _("Save the file as CSV UTF-8 and upload it again.")})
+    except InvalidInput as exc:
+        return await _upload_error(request, uid, form, {"file": exc.message})
+    return await render(request, "import_preview.html", **checked)
+
+
+@router.post("/check")
+async def recheck(request: Request) -> Response:
+    """The row checks again after the column mapping changed (an htmx fragment, or the whole page)."""
+    uid = user_id(request)
+    form = await csrf.checked_form(request)
+    checked = await _check(request, uid, form, str(form.get("csv_text", "")))
+    if request.headers.get("hx-request"):
+        return partial(request, "partials/import_check.html", **checked)
+    return await render(request, "import_preview.html", **checked)
+
+
+async def _run(svc: Services, job: ImportJob, ready: list[tuple[int, ThreadCreate]]) -> None:
+    """Start the threads one by one; rows refused at this point are reported as skipped."""
+    try:
+        async with svc.pool.connection() as conn:
+            for number, data in ready:
+                try:
+                    await start_thread(svc, conn, job.user_id, data)
+                    job.created += 1
+                except Conflict as exc:
+                    job.skipped.append({"row": number, "email": str(data.recipient_email), "kind": "conflict",
+                                        "reason": exc.message})
+                job.done += 1
+    except AppError as exc:
+        job.error = exc.message
+    finally:
+        job.finished = True
+
+
+@router.post("/start")
+async def start(request: Request) -> Response:
+    """Start the rows that passed the checks, in the background; the page shows the progress."""
+    uid = user_id(request)
+    form = await csrf.checked_form(request)
+    checked = await _check(request, uid, form, str(form.get("csv_text", "")))
+    if not checked["ready"]:
+        flash(request, _("No row can be started: fix the file and upload it again."), "bad")
+        return back("/threads/import")
+    job = ImportJob(id=secrets.token_urlsafe(12), user_id=uid, total=len(checked["ready"]))
+    job.skipped = list(checked["skipped"])
+    _jobs(request)[job.id] = job
+    job.task = asyncio.create_task(_run(services(request), job, checked["ready"]))
+    return await render(request, "import_progress.html", job=job, invalid=checked["invalid"],
+                        persona=checked["persona"])
+
+
+@router.get("/{job_id}")
+async def progress(request: Request, job_id: str) -> Response:
+    """The progress of an import (an htmx fragment polled every second)."""
+    uid = user_id(request)
+    job = _jobs(request).get(job_id)
+    if job is None or job.user_id != uid:
+        raise NotFound(_("This import is over or ran on another server; its threads are in the thread list."))
+    return partial(request, "partials/import_status.html", job=job)
