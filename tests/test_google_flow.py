@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from cryptography.fernet import Fernet
+import pytest
+from cryptography.fernet import Fernet, InvalidToken
 
 from tests.support import (ALICE, PUBSUB_TOPIC, GoogleWorld, ServerProcess, fire_timers, query, start_outreach,
                            thread_when, wait_until)
@@ -62,7 +68,7 @@ def test_sign_in_send_reply_push_answer_in_same_gmail_thread(google: GoogleWorld
     assert answer["References"].split() == [first["Message-ID"], reply.parsed["Message-ID"]]
     assert answer["Subject"] == "Re: " + first["Subject"]
     assert answer["To"].addresses[0].addr_spec == "bob@example.org"
-    print(f"push -> answer sent: {latency:.2f}s")  # noqa: T201 (shown with -s; the measured latency)
+    logging.getLogger(__name__).info("push -> answer sent: %.2fs", latency)
     assert latency < 10
 
     # A follow-up to our own last message goes to the recipient, never to ourselves, in the same thread.
@@ -101,3 +107,50 @@ def test_callback_checks_state_and_logout_ends_session(google: GoogleWorld, goog
 
     assert client.post("/logout").status_code == 303
     assert client.get("/api/threads").status_code == 401
+
+
+def test_rotate_key_reencrypts_the_grant_and_gmail_keeps_working(
+        google: GoogleWorld, google_server: ServerProcess, database_url: str, tmp_path) -> None:
+    server = google_server
+    alice = google.sign_in(server, ALICE)
+    old_key, new_key = google.secret_key, Fernet.generate_key().decode()
+    before = query(database_url, "SELECT grant_enc FROM mailboxes")[0]["grant_enc"]
+    server.stop()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EA_", "GOOGLE_", "OPENAI_"))}
+    env.update(server.env, EA_SECRET_KEY=f"{new_key},{old_key}")
+    done = subprocess.run([sys.executable, "-m", "server.cli", "rotate-key"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted 1 stored secret" in done.stderr and "1//" not in done.stderr + done.stdout
+    after = query(database_url, "SELECT grant_enc FROM mailboxes")[0]["grant_enc"]
+    assert after != before
+    assert Fernet(new_key.encode()).decrypt(after.encode()) == Fernet(old_key.encode()).decrypt(before.encode())
+    with pytest.raises(InvalidToken):
+        Fernet(old_key.encode()).decrypt(after.encode())
+
+    # Only the new key from now on: the stored grant still works (a new session is needed: sessions were signed
+    # with the old key).
+    server.start(EA_SECRET_KEY=new_key)
+    assert alice.get("/api/threads").status_code == 401
+    alice = google.sign_in(server, ALICE, client=httpx.Client(base_url=server.url, timeout=15))
+    google.oidc.expire_access_tokens(ALICE)
+    tid = start_outreach(alice, "bob@example.org")
+    thread_when(alice, tid, lambda t: t["status"] == "waiting", what="sent with the rotated grant")
+    assert len(google.gmail.sent(ALICE)) == 1
+
+
+def test_disconnect_stops_the_watch_revokes_and_parks(google: GoogleWorld, google_server: ServerProcess,
+                                                      database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid = start_outreach(alice, "bob@example.org")
+    thread_when(alice, tid, lambda t: t["status"] == "waiting", what="first email")
+    assert google.gmail.watch_state(ALICE) is not None
+    status = alice.post("/api/mailbox/disconnect").json()
+    assert status["connected"] is False and "you disconnected it" in status["reason"]
+    assert google.gmail.watch_state(ALICE) is None, "users.stop was called"
+    assert google.oidc.revoked, "the refresh token was revoked at Google"
+    assert query(database_url, "SELECT grant_enc FROM mailboxes")[0]["grant_enc"] is None
+    t = alice.get(f"/api/threads/{tid}").json()
+    assert t["status"] == "paused" and t["park_reason"].startswith("Gmail disconnected")
+    assert google.push(google_server, ALICE).json()["status"] == "disconnected"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
@@ -37,7 +38,7 @@ def test_pull_subscription_hears_the_reply(google: GoogleWorld, pubsub_emulator:
         for f in futures:
             f.result(timeout=10)
         t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3, what="answer via pull")
-        print(f"publish -> answer (pull): {time.monotonic() - started:.2f}s")  # noqa: T201
+        logging.getLogger(__name__).info("publish -> answer (pull): %.2fs", time.monotonic() - started)
         assert t["messages"][1]["text"] == "Pulled through Pub/Sub - what's the price?"
         time.sleep(1)
         assert len(google.gmail.sent(ALICE)) == 2, "one answer for three notifications"
