@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from agent import unsubscribe
 from agent.events import service as events
 from agent.mail.mime import new_message_id
 from agent.mail.models import OutgoingMessage, SentMessage
@@ -37,6 +40,8 @@ class Sender:
     address: str
     name: str
     domain: str
+    unsubscribe_url: Callable[[dict[str, Any]], str] | None = None
+    """The one-click unsubscribe link for a thread's recipient; None sends no List-Unsubscribe."""
 
 
 def reply_subject(subject: str) -> str:
@@ -46,7 +51,7 @@ def reply_subject(subject: str) -> str:
 
 async def send_step(
     pool: AsyncConnectionPool, transport: MailTransport, *, thread_id: UUID, step: int, kind: str, author: str,
-    subject: str, text: str, sender: Sender,
+    subject: str, text: str, sender: Sender, sent_at: datetime,
 ) -> SendResult:
     """Send the message of one step exactly once (sent → skip; pending → reconcile, then send)."""
     async with pool.connection() as conn:
@@ -80,7 +85,7 @@ async def send_step(
         log.info("thread %s step %s: found already-sent message, not sending again", thread_id, step)
     sent = found or await transport.send(msg)
     await _finalize(pool, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
-                    transport=transport.name, reconciled=found is not None)
+                    transport=transport.name, reconciled=found is not None, sent_at=sent_at)
     return SendResult(True, row["message_id"])
 
 
@@ -93,18 +98,19 @@ def _outgoing(thread: dict[str, Any], row: dict[str, Any], last: dict[str, Any] 
         from_addr=sender.address, from_name=sender.name, to_addr=thread["recipient_email"],
         to_name=thread["recipient_name"], subject=row["subject"], text=row["text"], message_id=row["message_id"],
         in_reply_to=in_reply_to, references=refs, provider_thread_id=thread["provider_thread_id"],
+        extra_headers=unsubscribe.headers_for(sender.unsubscribe_url(thread)) if sender.unsubscribe_url else (),
     )
 
 
 async def _finalize(
     pool: AsyncConnectionPool, *, thread: dict[str, Any], step: int, msg: OutgoingMessage, sent: SentMessage,
-    author: str, kind: str, transport: str, reconciled: bool,
+    author: str, kind: str, transport: str, reconciled: bool, sent_at: datetime,
 ) -> None:
     async with pool.connection() as conn:
         await conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = now(), provider_message_id = %s"
+            "UPDATE outbox SET status = 'sent', sent_at = %s, provider_message_id = %s"
             " WHERE thread_id = %s AND step = %s",
-            (sent.provider_message_id, thread["id"], step),
+            (sent_at, sent.provider_message_id, thread["id"], step),
         )
         await messages.insert_outbound(conn, user_id=thread["user_id"], thread_id=thread["id"], transport=transport,
                                        msg=msg, sent=sent, author=author)

@@ -1,11 +1,20 @@
-"""Suppression storage."""
+"""Suppression storage: addresses never emailed again, and closing the threads to them."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 from uuid import UUID
 
+from email_validator import EmailNotValidError, validate_email
 from psycopg import AsyncConnection
+
+from agent.errors import InvalidInput
+from agent.events import service as events
+
+EMAIL_COLUMNS = ("email", "e-mail", "email address", "recipient_email", "mail", "address")
+MAX_IMPORT_ROWS = 50_000
 
 
 async def add(
@@ -45,3 +54,62 @@ async def list_for_user(conn: AsyncConnection, *, user_id: UUID) -> list[dict[st
         (user_id,),
     )
     return await cur.fetchall()
+
+
+async def close_open_threads(
+    conn: AsyncConnection, *, user_id: UUID, email: str, close_reason: str, summary: str, actor: str,
+) -> list[UUID]:
+    """Close the user's open threads to this address, with an event on each; returns their ids."""
+    cur = await conn.execute(
+        "UPDATE threads SET status = 'closed', close_reason = %s, wait_id = NULL, wait_kind = NULL,"
+        " pending_draft = NULL, park_reason = NULL, follow_up_due_at = NULL, updated_at = now()"
+        " WHERE user_id = %s AND lower(recipient_email) = %s AND status <> 'closed' RETURNING id",
+        (close_reason, user_id, email.strip().lower()),
+    )
+    closed = [row["id"] for row in await cur.fetchall()]
+    for thread_id in closed:
+        await events.record(conn, user_id=user_id, thread_id=thread_id, kind="closed", actor=actor,
+                            summary=summary, detail={"reason": close_reason}, dedupe_key="closed")
+    return closed
+
+
+async def suppress(
+    conn: AsyncConnection, *, user_id: UUID, email: str, reason: str, close_reason: str, actor: str, summary: str,
+    source_thread_id: UUID | None = None,
+) -> list[UUID]:
+    """Suppress an address and close the user's open threads to it; returns the closed thread ids."""
+    await add(conn, user_id=user_id, email=email, reason=reason, source_thread_id=source_thread_id)
+    return await close_open_threads(conn, user_id=user_id, email=email, close_reason=close_reason,
+                                    summary=summary, actor=actor)
+
+
+def emails_from_csv(data: bytes) -> list[tuple[int, str]]:
+    """(row number, value) of the email column of a CSV; InvalidInput when the file is not usable."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("The CSV file must be UTF-8 encoded.") from exc
+    try:
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, None)
+        if not header:
+            raise InvalidInput("The CSV file is empty; it needs a header row with an email column.")
+        names = [h.strip().lower() for h in header]
+        column = next((names.index(n) for n in EMAIL_COLUMNS if n in names), None)
+        if column is None:
+            raise InvalidInput(f"The CSV needs an email column (one of: {', '.join(EMAIL_COLUMNS)}).")
+        rows = [(number, (row[column] if column < len(row) else "").strip())
+                for number, row in enumerate(reader, start=2) if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV file cannot be read: {exc}.") from exc
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise InvalidInput(f"At most {MAX_IMPORT_ROWS} rows per import.")
+    return rows
+
+
+def normalize_email(value: str) -> str:
+    """The address lowercased, or InvalidInput with the reason it is not an email address."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InvalidInput(f"{value or '(empty)'} is not an email address: {exc}") from exc

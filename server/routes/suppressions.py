@@ -1,0 +1,111 @@
+"""The suppression list: addresses that are never emailed again."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from agent.errors import InvalidInput, NotFound
+from agent.suppressions import service
+from server.deps import ConnDep, UserIdDep
+
+router = APIRouter(prefix="/api/suppressions", tags=["suppressions"])
+MAX_CSV_BYTES = 5_000_000
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Suppression(BaseModel):
+    """An address that is never emailed again, and why."""
+
+    email: str
+    reason: str
+    source_thread_id: UUID | None
+    created_at: datetime
+
+
+class SuppressionCreate(BaseModel):
+    """Suppress one address by hand."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr = Field(max_length=254)
+    reason: Reason = "added by hand"
+
+
+class SuppressionAdded(BaseModel):
+    """What adding an address did."""
+
+    email: str
+    created: bool = Field(description="False when the address was already suppressed (its first reason is kept).")
+    closed_thread_ids: list[UUID] = Field(description="Open threads to the address, now closed as 'suppressed'.")
+
+
+class ImportResult(BaseModel):
+    """What an import did, row by row (row numbers count the header as row 1)."""
+
+    added: int
+    already_suppressed: int
+    errors: list[dict[str, str | int]]
+    closed_thread_ids: list[UUID]
+
+
+async def _suppress(conn: ConnDep, user_id: UUID, email: str, reason: str) -> tuple[bool, list[UUID]]:
+    existed = await service.reason_for(conn, user_id=user_id, email=email) is not None
+    closed = await service.suppress(conn, user_id=user_id, email=email, reason=reason, close_reason="suppressed",
+                                    actor="user", summary=f"You suppressed {email}; nothing more is sent to it.")
+    return not existed, closed
+
+
+@router.get("")
+async def list_suppressions(conn: ConnDep, user_id: UserIdDep) -> list[Suppression]:
+    """Your suppressed addresses, newest first."""
+    return [Suppression.model_validate(r) for r in await service.list_for_user(conn, user_id=user_id)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def add_suppression(body: SuppressionCreate, response: Response, conn: ConnDep,
+                          user_id: UserIdDep) -> SuppressionAdded:
+    """Never email this address again; open threads to it close as 'suppressed'."""
+    email = str(body.email).lower()
+    created, closed = await _suppress(conn, user_id, email, body.reason)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return SuppressionAdded(email=email, created=created, closed_thread_ids=closed)
+
+
+@router.delete("/{email}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_suppression(email: Annotated[str, Path(max_length=254)], conn: ConnDep,
+                             user_id: UserIdDep) -> Response:
+    """Allow emailing the address again (closed threads stay closed)."""
+    if not await service.remove(conn, user_id=user_id, email=email):
+        raise NotFound(f"{email.strip().lower()} is not on your suppression list.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/import")
+async def import_suppressions(
+    conn: ConnDep, user_id: UserIdDep, file: Annotated[UploadFile, File(description="CSV with an email column")],
+    reason: Annotated[str, Form(max_length=200)] = "imported",
+) -> ImportResult:
+    """Suppress every address of a CSV file; rows that are not email addresses are reported, the rest are added."""
+    data = await file.read(MAX_CSV_BYTES + 1)
+    if len(data) > MAX_CSV_BYTES:
+        raise InvalidInput("The CSV file is larger than 5 MB.")
+    reason = reason.strip() or "imported"
+    added = already = 0
+    errors: list[dict[str, str | int]] = []
+    closed: list[UUID] = []
+    for number, value in service.emails_from_csv(data):
+        try:
+            email = service.normalize_email(value)
+        except InvalidInput as exc:
+            errors.append({"row": number, "value": value[:254], "error": exc.message})
+            continue
+        created, closed_now = await _suppress(conn, user_id, email, reason)
+        added, already = added + created, already + (not created)
+        closed += closed_now
+    return ImportResult(added=added, already_suppressed=already, errors=errors, closed_thread_ids=closed)
