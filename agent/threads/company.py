@@ -30,7 +30,8 @@ FREE_MAIL_BRANDS = frozenset({"gmx", "yahoo", "hotmail", "outlook", "live", "yan
 
 def domain_of(email: str) -> str:
     """The lower-cased domain of an address ('' when it has none)."""
-    return email.strip().lower().rpartition("@")[2]
+    _local, at, domain = email.strip().lower().rpartition("@")
+    return domain if at else ""
 
 
 def is_free_mail(domain: str) -> bool:

@@ -6,6 +6,7 @@ from langgraph.runtime import Runtime
 
 from agent.events import service as events
 from agent.suppressions import service as suppressions
+from agent.threads import company
 from agent.threads import service as threads
 from graphs.context import Context
 from graphs.nodes.common import load
@@ -15,7 +16,7 @@ SUPPRESS = {"unsubscribed": "unsubscribed by reply", "bounced": "bounced"}
 
 
 async def close(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
-    """Mark the thread closed with its reason; suppress the address when they opted out or bounced."""
+    """Mark the thread closed; suppress the address on opt-out or bounce; stop the company when the persona asks."""
     thread, _persona = await load(runtime, state)
     reason = state.get("close_reason") or thread["close_reason"] or "closed"
     async with runtime.context.pool.connection() as conn:
@@ -27,4 +28,5 @@ async def close(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="closed",
                             summary=f"Thread closed: {reason.replace('_', ' ')}.", detail={"reason": reason},
                             dedupe_key="closed")
+        await company.stop_company(conn, user_id=thread["user_id"], thread_id=thread["id"], reason=reason)
     return {"route": None}
