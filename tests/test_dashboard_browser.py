@@ -222,3 +222,48 @@ def test_switch_to_russian_and_phone_layout(browser, server: ServerProcess) -> N
     page.goto("/threads")
     expect(page.get_by_role("heading", name="Переписки", level=1)).to_be_visible()
     context.close()
+
+
+def test_google_sign_in_shows_only_your_data(browser, google, google_server: ServerProcess) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    from tests.support import ALICE, CAROL, PERSONA
+
+    def signed_in(email: str):  # noqa: ANN202
+        context = browser.new_context(base_url=google_server.url, locale="en-US")
+        page = context.new_page()
+        page.goto("/")
+        assert page.url.endswith("/signin"), "signed-out visitors land on the sign-in page"
+        expect(page.get_by_text("Send email as you")).to_be_visible()
+        google.oidc.next_login(email)
+        page.get_by_role("link", name="Sign in with Google").click()
+        expect(page.get_by_role("heading", name="Needs you now")).to_be_visible()
+        expect(page.locator(".mailbox")).to_contain_text(email)
+        expect(page.locator(".mailbox")).to_contain_text("Connected")
+        return context, page
+
+    alice, page = signed_in(ALICE)
+    shot(page, "home-google")
+    r = page.request.post("/api/assistants", data={**PERSONA, "name": "Alice's persona"})
+    assert r.status == 201, r.text()
+    persona = r.json()
+    r = page.request.post("/api/threads", data={"assistant_id": persona["id"], "recipient_email": "zed@example.com"})
+    assert r.status == 201, r.text()
+    thread_id = r.json()["id"]
+    page.goto(f"/threads/{thread_id}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("zed@example.com")
+
+    carol, other = signed_in(CAROL)
+    other.goto("/threads")
+    expect(other.get_by_text("No threads yet.")).to_be_visible()
+    for path in (f"/threads/{thread_id}", f"/assistants/{persona['id']}"):
+        response = other.goto(path)
+        assert response is not None and response.status == 404, path
+        expect(other.get_by_role("heading", name="Not found")).to_be_visible()
+    response = other.request.post(f"/threads/{thread_id}/stop", form={"csrf_token": "forged"})
+    assert response.status == 403, "a form without this session's token is refused"
+    carol.close()
+
+    page.get_by_role("link", name="Log out").click()
+    expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
+    alice.close()

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from agent.errors import AppError
+from agent.google import mailboxes
 from agent.services import Services
 from agent.users import service as users
 from server import csrf, i18n
@@ -90,10 +91,13 @@ def user_id(request: Request) -> UUID:
 
 
 async def mailbox(request: Request, uid: UUID, email: str) -> dict[str, Any]:
-    """The mailbox the assistant writes from and its state: connected, sandbox or disconnected."""
-    transport = await services(request).transport_for(uid)
-    state = "sandbox" if getattr(transport, "name", "sandbox") == "sandbox" else "connected"
-    return {"address": email, "state": state}
+    """The mailbox the assistant writes from and its state: connected, sandbox or disconnected (with why)."""
+    async with services(request).pool.connection() as conn:
+        row = await mailboxes.for_user(conn, user_id=uid)
+    if row is None:
+        return {"address": email, "state": "sandbox", "reason": None}
+    state = "connected" if row["status"] == "connected" else "disconnected"
+    return {"address": row["email"], "state": state, "reason": row["disconnect_reason"]}
 
 
 def form_text(form: Any, name: str, limit: int = 100_000) -> str:
