@@ -42,16 +42,24 @@ class Services:
     keyring: KeyRing
     google: GoogleAccess
 
-    async def transport_for(self, user_id: UUID, kind: str | None = None) -> MailTransport:
-        """The user's mail transport (or the named one): Gmail once connected, else the sandbox."""
-        if kind == "sandbox" or (kind is None and self.settings.local_mode):
-            return SandboxTransport(self.pool, user_id=user_id)
-        gmail = await self.google.transport_for_user(user_id)
-        if gmail is not None:
-            return gmail
-        if kind == "gmail":
-            raise MailboxDisconnected("Gmail disconnected: this thread uses Gmail. Reconnect at /login.")
+    async def transport_for(self, user_id: UUID) -> MailTransport:
+        """The user's mail transport: Gmail once they connected it, else the sandbox."""
+        if not self.settings.local_mode:
+            gmail = await self.google.transport_for_user(user_id)
+            if gmail is not None:
+                return gmail
         return SandboxTransport(self.pool, user_id=user_id)
+
+    async def thread_transport(self, thread: dict[str, Any]) -> MailTransport:
+        """The transport a thread was started on; a Gmail thread never falls back to the sandbox."""
+        if thread["transport"] == "gmail":
+            gmail = await self.google.transport_for_user(thread["user_id"])
+            if gmail is None:
+                raise MailboxDisconnected("Gmail disconnected: this thread uses Gmail. Reconnect at /login.")
+            return gmail
+        if self.settings.local_mode:
+            return await self.transport_for(thread["user_id"])
+        return SandboxTransport(self.pool, user_id=thread["user_id"])
 
     async def transport_name_for(self, user_id: UUID) -> str:
         """Which transport a new thread of this user uses: 'gmail' once a mailbox is connected."""
@@ -75,7 +83,7 @@ class Services:
             cur = await conn.execute("SELECT sender_name FROM assistants WHERE id = %s", (thread["assistant_id"],))
             persona = await cur.fetchone()
         return Context(
-            pool=self.pool, llm=self.llm, transport=await self.transport_for(thread["user_id"], thread["transport"]),
+            pool=self.pool, llm=self.llm, transport=await self.thread_transport(thread),
             sender=await self.sender_for(thread["user_id"], persona["sender_name"]),
             scheduler=jobs.JobScheduler(self.jobs),
         )
