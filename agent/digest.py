@@ -104,8 +104,10 @@ async def send_digest(svc: Services, *, user_id: UUID, now: datetime) -> Digest 
         await transport.send(msg)
     except Exception:
         async with svc.pool.connection() as conn:  # not sent: the claim is given back, the next tick tries again
-            await conn.execute("UPDATE sending_settings SET last_digest_at = %s WHERE user_id = %s AND last_digest_at = %s",
-                               (previous, user_id, now))
+            await conn.execute(
+                "UPDATE sending_settings SET last_digest_at = %s WHERE user_id = %s AND last_digest_at = %s",
+                (previous, user_id, now),
+            )
         raise
     ids = [t["id"] for t in waiting]
     async with svc.pool.connection() as conn:
