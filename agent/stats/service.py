@@ -48,10 +48,11 @@ WHERE m.user_id = %(user_id)s AND t.user_id = %(user_id)s AND m.at >= %(since)s
 GROUP BY t.assistant_id"""
 
 CONTACTED = f"""
-SELECT t.assistant_id, count(*) AS contacted,
-       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND {HUMAN_REPLY})) AS replied
-FROM threads t
-JOIN LATERAL (SELECT min(o.at) AS first_at FROM messages o WHERE o.thread_id = t.id AND o.direction = 'out') f ON true
+SELECT t.assistant_id, count(*) AS contacted, count(*) FILTER (WHERE f.replied) AS replied
+FROM (SELECT m.thread_id, min(m.at) FILTER (WHERE m.direction = 'out') AS first_at,
+             bool_or({HUMAN_REPLY}) AS replied
+      FROM messages m WHERE m.user_id = %(user_id)s AND m.thread_id IS NOT NULL GROUP BY m.thread_id) f
+JOIN threads t ON t.id = f.thread_id
 WHERE t.user_id = %(user_id)s AND f.first_at >= %(since)s
 GROUP BY t.assistant_id"""
 
@@ -85,6 +86,13 @@ async def summary(conn: AsyncConnection, *, user_id: UUID, days: int, now: datet
         for key in ("sent", "replies", "contacted", "replied", "positive"):
             setattr(total, key, getattr(total, key) + getattr(r, key))
     return Summary(days=days, total=total, per_assistant=shown)
+
+
+async def sent_since(conn: AsyncConnection, *, user_id: UUID, since: datetime) -> int:
+    """Emails sent from the user's mailbox since a moment."""
+    cur = await conn.execute("SELECT count(*) AS n FROM messages WHERE user_id = %s AND direction = 'out' AND at >= %s",
+                             (user_id, since))
+    return (await cur.fetchone())["n"]
 
 
 async def attention(conn: AsyncConnection, *, user_id: UUID, limit: int = 5) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -32,9 +33,9 @@ async def _page(request: Request, errors: dict[str, str] | None = None, values: 
     uid = user_id(request)
     async with services(request).pool.connection() as conn:
         items = await suppressions.list_for_user(conn, user_id=uid)
-        day = await stats.summary(conn, user_id=uid, days=1)
+        sent_today = await stats.sent_since(conn, user_id=uid, since=datetime.now(timezone.utc) - timedelta(days=1))
     return await render(request, "settings.html", status_code=status_code, suppressions=items,
-                        sent_today=day.total.sent, errors=errors or {}, values=values or {})
+                        sent_today=sent_today, errors=errors or {}, values=values or {})
 
 
 @router.get("")
