@@ -8,6 +8,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from cryptography.fernet import Fernet
 
@@ -219,3 +220,65 @@ def test_token_survives_key_rotation_and_header_stays_verbatim() -> None:
     assert str(message_from_bytes(raw, policy=policy.default)["List-Unsubscribe"]) == f"<{url}>"
     with pytest.raises(ValueError):
         unsubscribe.VerbatimHeader("List-Unsubscribe", "<https://x/\r\nBcc: evil@example.com>")
+
+
+USER_TABLES = ("assistants", "threads", "messages", "outbox", "events", "suppressions", "sandbox_mail",
+               "sending_settings")
+DOC = Path(__file__).resolve().parent.parent / "docs" / "compliance.md"
+PLACEHOLDER_USER = "00000000-0000-0000-0000-000000000000"
+
+
+def _doc_sql(title: str) -> str:
+    """The SQL block of docs/compliance.md that starts with this comment."""
+    blocks = re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
+    return next(b for b in blocks if b.startswith(f"-- {title}"))
+
+
+def _run(database_url: str, script: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(script.encode())  # no parameters: the script runs as written, as psql would run it
+
+
+def _count(database_url: str, table: str, where: str, ids: list[str]) -> int:
+    return query(database_url, f"SELECT count(*) AS n FROM {table} WHERE {where} = ANY(%s)", (ids,))[0]["n"]
+
+
+def _leftovers(database_url: str, thread_ids: list[str]) -> dict[str, int]:
+    found = {"threads": _count(database_url, "threads", "id::text", thread_ids)}
+    for table in ("messages", "outbox", "events", "checkpoints", "checkpoint_blobs", "checkpoint_writes"):
+        found[table] = _count(database_url, table, "thread_id::text", thread_ids)
+    found["procrastinate_jobs"] = _count(database_url, "procrastinate_jobs", "args->>'thread_id'", thread_ids)
+    return found
+
+
+def test_data_deletion_recipes_in_the_docs(server: ServerProcess, database_url: str) -> None:
+    persona = server.create_assistant(autonomy="autonomous")
+    gus = server.create_thread(persona["id"], "gus@example.com")["id"]
+    hal = server.create_thread(persona["id"], "hal@example.com")["id"]
+    server.wait_status(gus, "waiting")
+    server.wait_status(hal, "waiting")
+    server.post(f"/api/threads/{gus}/sandbox-reply", json={"text": "Please remove me."})
+    server.wait_status(gus, "closed")
+    [user] = query(database_url, "SELECT user_id FROM threads WHERE id = %s", (gus,))
+    user_id = str(user["user_id"])
+    query(database_url, "INSERT INTO sending_settings (user_id) VALUES (%s)", (user_id,))
+    assert all(_leftovers(database_url, [gus]).values()), "every kind of row exists before"
+    assert _count(database_url, "sandbox_mail", "provider_thread_id",
+                  [query(database_url, "SELECT provider_thread_id FROM threads WHERE id = %s", (gus,))[0]
+                   ["provider_thread_id"]]) == 2, "our email and their reply"
+    server.stop()
+
+    # Erasing one recipient removes their threads and everything about them; the suppression entry stays.
+    erase = _doc_sql("Erase one recipient of one user.").replace(PLACEHOLDER_USER, user_id)
+    _run(database_url, erase.replace("person@example.com", "gus@example.com"))
+    assert not any(_leftovers(database_url, [gus]).values())
+    assert query(database_url, "SELECT count(*) AS n FROM sandbox_mail")[0]["n"] == 1, "only hal's email is left"
+    assert query(database_url, "SELECT email FROM suppressions") == [{"email": "gus@example.com"}]
+    assert all(_leftovers(database_url, [hal])[t] for t in ("threads", "messages", "checkpoints"))
+
+    # Deleting the user removes every row of theirs, checkpoints and queued jobs included.
+    _run(database_url, _doc_sql("Delete one user and everything of theirs.").replace(PLACEHOLDER_USER, user_id))
+    for table in USER_TABLES:
+        assert query(database_url, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0, table
+    assert not any(_leftovers(database_url, [hal]).values())
+    assert query(database_url, "SELECT count(*) AS n FROM users WHERE id = %s", (user_id,))[0]["n"] == 0
