@@ -48,6 +48,7 @@ def shot(page, name: str, *, full: bool = True) -> None:  # noqa: ANN001
     """Save a screenshot for the README when EA_SCREENSHOTS is set."""
     if os.environ.get("EA_SCREENSHOTS"):
         SHOTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full)
 
 

@@ -182,3 +182,22 @@ def test_main_page_lists_what_needs_you(server: ServerProcess) -> None:
     version = re.search(r'data-version="([0-9a-f]+)"', live.text).group(1)
     assert server.client.get(f"/threads/{tid}/live", params={"v": version}).status_code == 204, "unchanged: no swap"
     wait_until(lambda: server.client.get(f"/threads/{tid}").status_code == 200, what="thread page")
+
+
+def test_russian_catalog_is_complete_and_compiled() -> None:
+    from babel.messages.pofile import read_po
+    from babel.support import Translations
+
+    from server.i18n import LOCALE_DIR
+
+    with (LOCALE_DIR / "ru" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        po = read_po(f, locale="ru")
+    with (LOCALE_DIR / "messages.pot").open("rb") as f:
+        pot = read_po(f)
+    assert {m.id if isinstance(m.id, str) else m.id[0] for m in pot if m.id} == \
+        {m.id if isinstance(m.id, str) else m.id[0] for m in po if m.id}, "run pybabel update (README, Dashboard)"
+    untranslated = [m.id for m in po if m.id and not all(m.string if isinstance(m.string, tuple) else [m.string])]
+    assert untranslated == []
+    mo = Translations.load(str(LOCALE_DIR), ["ru"])
+    stale = [m.id for m in po if isinstance(m.id, str) and m.id and mo.gettext(m.id) != m.string]
+    assert stale == [], "run pybabel compile (README, Dashboard)"

@@ -82,10 +82,20 @@ async def _check(request: Request, uid: UUID, form: FormData, csv_text: str) -> 
     async with services(request).pool.connection() as conn:
         persona = await assistants.get(conn, user_id=uid, assistant_id=assistant_id)
         ready, skipped = await bulk.screen(conn, user_id=uid, valid=valid)
+    invalid = [{**e, "error": _friendly(e["error"])} for e in invalid]
     problems = {e["row"]: e for e in invalid} | {s["row"]: s for s in skipped}
     return {"headers": headers, "mapping": mapping, "rows": rows[:PREVIEW_ROWS], "total": len(rows),
             "invalid": invalid, "skipped": skipped, "ready": ready, "problems": problems, "persona": persona,
             "csv_text": csv_text, "fields": list(bulk.MAPPED_FIELDS)}
+
+
+def _friendly(error: str) -> str:
+    """A row's validation error in plain words ("field: message" from the bulk parser)."""
+    field, _sep, message = error.partition(":")
+    if field == "recipient_email":
+        return _("The email address is missing or not valid.")
+    labels = {"recipient_name": _("Name"), "recipient_company": _("Company"), "context": _("Context")}
+    return f"{labels.get(field, field)}: {message.strip()}"
 
 
 async def _upload_error(request: Request, uid: UUID, form: FormData, errors: dict[str, str]) -> Response:
