@@ -201,3 +201,36 @@ def test_russian_catalog_is_complete_and_compiled() -> None:
     mo = Translations.load(str(LOCALE_DIR), ["ru"])
     stale = [m.id for m in po if isinstance(m.id, str) and m.id and mo.gettext(m.id) != m.string]
     assert stale == [], "run pybabel compile (README, Dashboard)"
+
+
+def test_thread_actions_from_the_page(server: ServerProcess) -> None:
+    c = server.client
+    persona = server.create_assistant()
+    tid = server.create_thread(persona["id"], "dana@example.com")["id"]
+    server.wait_status(tid, "awaiting_approval")
+    page = c.get(f"/threads/{tid}").text
+    wait_id = re.search(r'name="wait_id" value="([^"]+)"', page).group(1)
+    r = c.post(f"/threads/{tid}/regenerate", data={"csrf_token": token(c), "wait_id": wait_id, "feedback": " "})
+    assert r.status_code == 422 and error_for(r.text, "feedback") == "This field is required."
+    r = c.post(f"/threads/{tid}/regenerate", data={"csrf_token": token(c), "wait_id": wait_id, "feedback": "shorter"})
+    assert r.status_code == 303
+    t = wait_until(lambda: (t := server.thread(tid))["pending_draft"] and "revised: shorter" in t["pending_draft"]["text"]
+                   and t, what="the regenerated draft")
+    assert "(revised: shorter)" in c.get(f"/threads/{tid}").text
+    r = c.post(f"/threads/{tid}/approve", data={"csrf_token": token(c), "wait_id": t["pending_draft"]["wait_id"],
+                                                 "subject": "", "text": "Hello"})
+    assert r.status_code == 422 and error_for(r.text, "subject") == "This field is required."
+    assert c.post(f"/threads/{tid}/pause", data={"csrf_token": token(c)}).status_code == 303
+    assert server.thread(tid)["status"] == "paused"
+    assert "Paused. Nothing is sent until you resume." in c.get(f"/threads/{tid}").text
+    assert c.post(f"/threads/{tid}/resume", data={"csrf_token": token(c)}).status_code == 303
+    server.wait_status(tid, "awaiting_approval")
+    r = c.post(f"/threads/{tid}/reject", data={"csrf_token": token(c)})
+    assert r.status_code == 303
+    server.wait_status(tid, "needs_human")
+    assert c.post(f"/threads/{tid}/stop", data={"csrf_token": token(c)}).status_code == 303
+    assert server.thread(tid)["status"] == "closed" and server.thread(tid)["messages"] == []
+    c.post(f"/threads/{tid}/pause", data={"csrf_token": token(c)})
+    assert "Cannot pause: the thread is closed." in c.get(f"/threads/{tid}").text
+    assert c.post(f"/threads/{tid}/explode", data={"csrf_token": token(c)}).status_code == 303
+    assert "Unknown action." in c.get(f"/threads/{tid}").text
