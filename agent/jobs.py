@@ -29,6 +29,12 @@ def make_app(conninfo: str) -> procrastinate.App:
     from agent.google import tasks as google_tasks  # here, not at import: agent.google imports this module
 
     google_tasks.register(app)
+    from agent import digest  # here, with the other registrations
+
+    digest.register(app)
+    from agent.sending import tasks as sending_tasks
+
+    sending_tasks.register(app)
     return app
 
 
@@ -95,10 +101,16 @@ async def defer_resume(
 
 
 class JobScheduler:
-    """The graph's timer scheduler, backed by procrastinate."""
+    """The graph's timers and send-queue wake-ups, backed by procrastinate."""
 
     def __init__(self, app: procrastinate.App) -> None:
         self._app = app
+
+    async def dispatch_soon(self, *, user_id: UUID) -> None:
+        """Wake the send-queue dispatcher for this mailbox."""
+        from agent.sending.tasks import defer_dispatch
+
+        await defer_dispatch(self._app, user_id=user_id)
 
     async def follow_up_at(self, *, thread_id: UUID, wait_id: str, when: datetime) -> None:
         """Resume the thread with followup_due for this wait at `when` (once per wait)."""

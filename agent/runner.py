@@ -14,7 +14,6 @@ from agent.mail.transport import MailboxDisconnected
 from agent.services import Services
 from agent.threads import messages
 from agent.threads import service as threads
-from graphs.context import utc_now
 from graphs.nodes.common import WAIT_STATUS
 from graphs.nodes.send import ThreadHeld
 
@@ -24,6 +23,7 @@ ACCEPTS = {
     "reply": {"reply", "followup_due", "takeover"},
     "approval": {"approve", "reject", "regenerate", "takeover", "reply"},
     "human": {"human_reply", "handback"},
+    "send_slot": {"send_slot", "limit", "reply", "takeover"},
 }
 MAX_RETRY_DELAY = 3600
 
@@ -121,11 +121,17 @@ async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
 async def _pending_stimulus(svc: Services, thread_id: UUID, wait: dict[str, Any]) -> dict[str, Any] | None:
     """After a pause: a reply that arrived, or a follow-up that fell due, is delivered now."""
     async with svc.pool.connection() as conn:
-        if wait["kind"] in ("reply", "approval") and await messages.unprocessed_inbound(conn, thread_id=thread_id):
+        if wait["kind"] in ("reply", "approval", "send_slot") and await messages.unprocessed_inbound(
+                conn, thread_id=thread_id):
             return {"type": "reply"}
+        if wait["kind"] == "send_slot":
+            cur = await conn.execute("SELECT 1 FROM send_queue WHERE wait_id = %s AND thread_id = %s"
+                                     " AND dispatched_at IS NOT NULL", (wait["wait_id"], thread_id))
+            if await cur.fetchone():
+                return {"type": "send_slot", "wait_id": wait["wait_id"]}
         thread = await threads.get_any(conn, thread_id=thread_id)
     due = thread["follow_up_due_at"]
-    if wait["kind"] == "reply" and due is not None and due <= utc_now():
+    if wait["kind"] == "reply" and due is not None and due <= svc.clock():
         return {"type": "followup_due", "wait_id": wait["wait_id"]}
     return None
 

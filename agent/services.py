@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +17,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from agent import db, jobs
+from agent import db, jobs, unsubscribe
 from agent.config import Settings
 from agent.google.access import GoogleAccess
 from agent.keyring import KeyRing, load_keyring
@@ -23,7 +26,7 @@ from agent.mail.outbox import Sender
 from agent.mail.sandbox import SandboxTransport
 from agent.mail.transport import MailboxDisconnected, MailTransport
 from agent.users import service as users
-from graphs.context import Context
+from graphs.context import Context, utc_now
 from graphs.graph import build
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,10 @@ class Services:
     local_user_id: UUID | None
     keyring: KeyRing
     google: GoogleAccess
+    clock: Callable[[], datetime] = utc_now
+    """The time every scheduling decision uses; tests replace it to move through days."""
+    rng: random.Random = field(default_factory=random.Random)
+    """The randomness of send spacing; tests seed it."""
 
     async def transport_for(self, user_id: UUID) -> MailTransport:
         """The user's mail transport: Gmail once they connected it, else the sandbox."""
@@ -75,7 +82,8 @@ class Services:
         """The fixed From of the user's mail."""
         async with self.pool.connection() as conn:
             user = await users.get(conn, user_id=user_id)
-        return Sender(address=user["email"], name=sender_name, domain=self.settings.sender_domain)
+        return Sender(address=user["email"], name=sender_name, domain=self.settings.sender_domain,
+                      unsubscribe_url=partial(unsubscribe.url_for, self.settings.base_url, self.keyring))
 
     async def context_for(self, thread: dict[str, Any]) -> Context:
         """The graph's run-time context for one thread."""
@@ -85,7 +93,7 @@ class Services:
         return Context(
             pool=self.pool, llm=self.llm, transport=await self.thread_transport(thread),
             sender=await self.sender_for(thread["user_id"], persona["sender_name"]),
-            scheduler=jobs.JobScheduler(self.jobs),
+            scheduler=jobs.JobScheduler(self.jobs), clock=self.clock,
         )
 
 

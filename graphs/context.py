@@ -16,10 +16,14 @@ from agent.mail.transport import MailTransport
 
 
 class Scheduler(Protocol):
-    """Schedules the timer that resumes a waiting thread."""
+    """Schedules the timers that resume a waiting thread, and wakes the send queue."""
 
     async def follow_up_at(self, *, thread_id: UUID, wait_id: str, when: datetime) -> None:
         """Resume the thread with followup_due for this wait at `when`."""
+        ...
+
+    async def dispatch_soon(self, *, user_id: UUID) -> None:
+        """Wake the send-queue dispatcher of this mailbox."""
         ...
 
 

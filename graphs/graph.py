@@ -1,4 +1,4 @@
-"""The outreach thread graph: compose → review? → send → wait → read → decide → respond | follow up | escalate | close."""
+"""The outreach thread graph: compose → review? → schedule → send → wait → read → decide → respond | follow up | escalate | close."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from graphs.nodes.compose import compose_first, follow_up, respond
 from graphs.nodes.decide import decide, read
 from graphs.nodes.human import escalate, human
 from graphs.nodes.review import review
+from graphs.nodes.schedule import schedule
 from graphs.nodes.send import send
 from graphs.nodes.wait import wait
 from graphs.state import ThreadState
@@ -23,12 +24,17 @@ def after_review(state: ThreadState) -> str:
     """Approve sends; regenerate drafts again; reject and take over go to the human; a new reply is read."""
     kind = (state.get("event") or {}).get("type")
     if kind == "approve":
-        return "send"
+        return "schedule"
     if kind == "regenerate":
         return COMPOSER[state["draft"]["kind"]]
     if kind == "reply":
         return "read"
     return "human"
+
+
+def after_schedule(state: ThreadState) -> str:
+    """The slot came: send; a reply or a takeover came first: read it or hand over; a limit: escalate."""
+    return state.get("route") or "send"
 
 
 def after_send(state: ThreadState) -> str:
@@ -48,10 +54,10 @@ def after_decide(state: ThreadState) -> str:
 
 
 def after_human(state: ThreadState) -> str:
-    """The human's reply is sent; hand back returns to the assistant."""
+    """The human's reply is sent (through the queue); hand back returns to the assistant."""
     kind = (state.get("event") or {}).get("type")
     if kind == "human_reply":
-        return "send"
+        return "schedule"
     if kind == "handback":
         return "compose_first" if state.get("step", 0) == 0 else "wait"
     return "human"
@@ -60,18 +66,19 @@ def after_human(state: ThreadState) -> str:
 def build() -> StateGraph:
     """The uncompiled graph; compile it with a checkpointer to run it."""
     g = StateGraph(ThreadState, context_schema=Context)
-    for node in (compose_first, respond, follow_up, review, send, wait, read, decide, escalate, human, close):
+    for node in (compose_first, respond, follow_up, review, schedule, send, wait, read, decide, escalate, human, close):
         g.add_node(node.__name__, node)
     g.add_edge(START, "compose_first")
     for composer in COMPOSER.values():
         g.add_edge(composer, "review")
-    g.add_conditional_edges("review", after_review, ["send", "human", "read", *COMPOSER.values()])
+    g.add_conditional_edges("review", after_review, ["schedule", "human", "read", *COMPOSER.values()])
+    g.add_conditional_edges("schedule", after_schedule, ["send", "escalate", "read", "human"])
     g.add_conditional_edges("send", after_send, ["wait", "human", "close", END])
     g.add_conditional_edges("wait", after_wait, ["read", "follow_up", "human", "close"])
     g.add_edge("read", "decide")
     g.add_conditional_edges("decide", after_decide, ["respond", "close", "wait", "escalate"])
     g.add_edge("escalate", "human")
-    g.add_conditional_edges("human", after_human, ["send", "wait", "compose_first", "human"])
+    g.add_conditional_edges("human", after_human, ["schedule", "wait", "compose_first", "human"])
     g.add_edge("close", END)
     return g
 

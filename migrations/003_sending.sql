@@ -7,7 +7,7 @@ ALTER TABLE assistants
     ADD COLUMN send_end time NOT NULL DEFAULT '17:00',
     ADD COLUMN timezone text NOT NULL DEFAULT 'UTC',
     ADD COLUMN stop_company_on_decline boolean NOT NULL DEFAULT false,
-    ADD CONSTRAINT assistants_window_check CHECK (send_start < send_end);
+    ADD CONSTRAINT assistants_window_check CHECK (send_start < send_end OR send_end = '00:00');  -- 00:00 = midnight
 
 ALTER TABLE threads
     ADD COLUMN recipient_timezone text,          -- the recipient's zone when known (e.g. from an uploaded list)
@@ -23,7 +23,9 @@ CREATE TABLE sending_settings (
     per_thread_daily_max integer NOT NULL DEFAULT 3 CHECK (per_thread_daily_max BETWEEN 1 AND 20),
     bounce_threshold numeric NOT NULL DEFAULT 0.05 CHECK (bounce_threshold > 0 AND bounce_threshold <= 1),
     bounce_window integer NOT NULL DEFAULT 50 CHECK (bounce_window BETWEEN 10 AND 1000),
+    timezone text NOT NULL DEFAULT 'UTC',        -- the mailbox's calendar day for the daily cap
     outreach_paused_reason text,                 -- set when the bounce rate paused new outreach
+    outreach_resumed_at timestamptz,             -- sends before this no longer count toward the bounce rate
     next_send_not_before timestamptz,            -- the spacing reservation for the next send
     digest_enabled boolean NOT NULL DEFAULT false,
     digest_interval_hours integer NOT NULL DEFAULT 24 CHECK (digest_interval_hours BETWEEN 1 AND 168),

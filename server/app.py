@@ -17,6 +17,7 @@ from agent.keyring import load_keyring
 from agent.services import Services, open_services
 from server import errors
 from server.routes import assistants, auth, health, pages, threads, webhooks
+from server.routes import settings as settings_routes
 from server.routes import suppressions, unsubscribe
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
+    app.include_router(settings_routes.router)
     app.include_router(auth.router)
     app.include_router(webhooks.router)
     app.include_router(suppressions.router)

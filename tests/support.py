@@ -28,6 +28,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+ALWAYS_OPEN = {"send_days": [1, 2, 3, 4, 5, 6, 7], "send_start": "00:00", "send_end": "00:00"}
+
+
 def wait_until(check: Callable[[], T], *, timeout: float = 30, what: str = "condition") -> T:
     """Poll until check() returns something truthy; fail with `what` after timeout."""
     deadline = time.monotonic() + timeout
@@ -224,8 +227,13 @@ class GoogleWorld:
 
 
 def start_outreach(client: httpx.Client, recipient: str, **persona: Any) -> str:
-    """As a signed-in user: create an autonomous persona and a thread to recipient; returns the thread id."""
-    r = client.post("/api/assistants", json={**PERSONA, "autonomy": "autonomous", **persona})
+    """As a signed-in user: create an autonomous persona and a thread to recipient; returns the thread id.
+
+    The persona's window is always open and sends are not spaced, so real-mailbox tests need not wait for a window.
+    """
+    r = client.patch("/api/settings/sending", json={"spacing_min_seconds": 0, "spacing_max_seconds": 0})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/assistants", json={**PERSONA, "autonomy": "autonomous", **ALWAYS_OPEN, **persona})
     assert r.status_code == 201, r.text
     r = client.post("/api/threads", json={"assistant_id": r.json()["id"], "recipient_email": recipient})
     assert r.status_code == 201, r.text

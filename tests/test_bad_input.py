@@ -9,7 +9,7 @@ import pytest
 from tests.support import PERSONA, ServerProcess, query
 
 COUNT_SQL = "SELECT (SELECT count(*) FROM assistants) AS a, (SELECT count(*) FROM threads) AS t," \
-            " (SELECT count(*) FROM procrastinate_jobs WHERE task_name <> 'ea:sweep') AS j"
+            " (SELECT count(*) FROM procrastinate_jobs WHERE task_name IN ('ea:run_thread', 'ea:resume_thread')) AS j"
 
 
 @pytest.fixture

@@ -70,10 +70,10 @@ async def test_crash_after_transport_send_is_reconciled(settings: Settings, data
         real = await svc.transport_for(svc.local_user_id)
         crashing = CrashAfterSend(real)
 
-        async def transport_for(user_id: UUID) -> Any:
+        async def transport_for(*_: Any, **__: Any) -> Any:
             return crashing
 
-        svc.transport_for = transport_for  # type: ignore[method-assign]
+        svc.transport_for = svc.thread_transport = transport_for  # type: ignore[method-assign]
         tid = await _start_thread(svc, "kim@example.com")
         assert await runner.advance(svc, thread_id=tid, event=None) == "parked"
         assert _outbound(database_url) == 1, "the provider has the email"

@@ -73,7 +73,7 @@ class AssistantFields(BaseModel):
     max_replies: int = Field(5, ge=0, le=50, description="Assistant replies in a thread before handing over.")
     send_days: Weekdays = Field([1, 2, 3, 4, 5], description="Days emails may go out (1 = Monday … 7 = Sunday).")
     send_start: time = Field(time(9), description="Start of the sending window, in the time zone below.")
-    send_end: time = Field(time(17), description="End of the sending window.")
+    send_end: time = Field(time(17), description="End of the sending window (00:00 means midnight).")
     timezone: TimeZone = Field("UTC", description="Time zone of the window (the recipient's is used when known).")
     stop_company_on_decline: bool = Field(
         False, description="When one person at a company declines or opts out, stop the other open threads there."
@@ -81,8 +81,8 @@ class AssistantFields(BaseModel):
 
     @model_validator(mode="after")
     def _window(self) -> AssistantFields:
-        if self.send_start >= self.send_end:
-            raise ValueError("send_start must be before send_end")
+        if self.send_start >= self.send_end and self.send_end != time(0):
+            raise ValueError("send_start must be before send_end (use 00:00 as send_end for midnight)")
         return self
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -50,7 +51,7 @@ def reply_subject(subject: str) -> str:
 
 async def send_step(
     pool: AsyncConnectionPool, transport: MailTransport, *, thread_id: UUID, step: int, kind: str, author: str,
-    subject: str, text: str, sender: Sender,
+    subject: str, text: str, sender: Sender, sent_at: datetime,
 ) -> SendResult:
     """Send the message of one step exactly once (sent → skip; pending → reconcile, then send)."""
     async with pool.connection() as conn:
@@ -84,7 +85,7 @@ async def send_step(
         log.info("thread %s step %s: found already-sent message, not sending again", thread_id, step)
     sent = found or await transport.send(msg)
     await _finalize(pool, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
-                    transport=transport.name, reconciled=found is not None)
+                    transport=transport.name, reconciled=found is not None, sent_at=sent_at)
     return SendResult(True, row["message_id"])
 
 
@@ -103,13 +104,13 @@ def _outgoing(thread: dict[str, Any], row: dict[str, Any], last: dict[str, Any] 
 
 async def _finalize(
     pool: AsyncConnectionPool, *, thread: dict[str, Any], step: int, msg: OutgoingMessage, sent: SentMessage,
-    author: str, kind: str, transport: str, reconciled: bool,
+    author: str, kind: str, transport: str, reconciled: bool, sent_at: datetime,
 ) -> None:
     async with pool.connection() as conn:
         await conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = now(), provider_message_id = %s"
+            "UPDATE outbox SET status = 'sent', sent_at = %s, provider_message_id = %s"
             " WHERE thread_id = %s AND step = %s",
-            (sent.provider_message_id, thread["id"], step),
+            (sent_at, sent.provider_message_id, thread["id"], step),
         )
         await messages.insert_outbound(conn, user_id=thread["user_id"], thread_id=thread["id"], transport=transport,
                                        msg=msg, sent=sent, author=author)

@@ -78,7 +78,8 @@ async def resume(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
 async def takeover(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
     """Take the conversation over: the assistant stops writing until you hand it back."""
     thread = await _thread(svc, user_id, thread_id)
-    _require(thread, {"waiting", "awaiting_approval"}, "take over")
+    if not (thread["status"] == "active" and thread["wait_kind"] == "send_slot"):  # queued: may still be taken over
+        _require(thread, {"waiting", "awaiting_approval"}, "take over")
     await _queue(svc, thread, {"type": "takeover"})
 
 

@@ -18,7 +18,7 @@ from agent.threads import service as threads
 from graphs.context import Context
 from graphs.state import ThreadState
 
-WAIT_STATUS = {"reply": "waiting", "approval": "awaiting_approval", "human": "needs_human"}
+WAIT_STATUS = {"reply": "waiting", "approval": "awaiting_approval", "human": "needs_human", "send_slot": "active"}
 
 
 def thread_uuid(state: ThreadState) -> UUID:
@@ -67,16 +67,20 @@ async def wait_for(
     kind: str,
     payload: dict[str, Any],
     enter: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
+    entered: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[dict[str, Any], int]:
-    """Interrupt until an event answers this wait; the entry work runs once, not again on resume."""
+    """Interrupt until an event answers this wait; the entry work runs once (committed, then `entered`)."""
     seq = state.get("wait_seq", 0) + 1
     wait_id = f"{kind}-{seq}"
     async with runtime.context.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_uuid(state))
-        if thread["wait_id"] != wait_id:
+        first_time = thread["wait_id"] != wait_id
+        if first_time:
             status = thread["status"] if thread["status"] in ("paused", "closed") else WAIT_STATUS[kind]
             await threads.update(conn, thread_id=thread["id"], status=status, wait_id=wait_id, wait_kind=kind)
             if enter is not None:
                 await enter(conn, wait_id)
+    if first_time and entered is not None:
+        await entered()
     event = interrupt({"wait_id": wait_id, "kind": kind, **payload})
     return dict(event), seq

@@ -27,6 +27,7 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     result = await outbox.send_step(
         runtime.context.pool, runtime.context.transport, thread_id=thread["id"], step=step, kind=draft["kind"],
         author=draft["author"], subject=draft["subject"], text=draft["text"], sender=runtime.context.sender,
+        sent_at=runtime.context.clock(),
     )
     if not result.sent:
         return {"step": step, "draft": None, "route": "close", "close_reason": "suppressed"}

@@ -1,0 +1,152 @@
+"""The send queue: emails wait here for a slot; the dispatcher releases them one at a time."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+
+from agent.events import service as events
+from agent.sending import settings as sending_settings
+from agent.sending.planner import Queued, Window, plan
+
+log = logging.getLogger(__name__)
+PRIORITY = {"reply": 0, "human": 0, "follow_up": 1, "first": 2}
+
+PENDING_SQL = """
+SELECT q.thread_id, q.step, q.kind, q.priority, q.wait_id, q.enqueued_at, t.recipient_timezone,
+       a.send_days, a.send_start, a.send_end, a.timezone
+FROM send_queue q JOIN threads t ON t.id = q.thread_id JOIN assistants a ON a.id = t.assistant_id
+WHERE q.user_id = %s AND q.dispatched_at IS NULL AND t.status <> 'closed'
+ORDER BY q.priority, q.enqueued_at, q.thread_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A queued email whose slot has come (or whose thread hit its daily limit)."""
+
+    thread_id: UUID
+    wait_id: str
+    event: str
+    """send_slot | limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """What one dispatcher pass decided."""
+
+    released: Release | None
+    wake_at: datetime | None
+    """When the dispatcher should look again (None: nothing is queued)."""
+
+
+async def enqueue(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, step: int, kind: str, wait_id: str) -> None:
+    """Queue one email (idempotent per thread step)."""
+    await conn.execute(
+        "INSERT INTO send_queue (thread_id, step, user_id, kind, priority, wait_id) VALUES (%s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (thread_id, step) DO NOTHING",
+        (thread_id, step, user_id, kind, PRIORITY[kind], wait_id),
+    )
+
+
+async def withdraw(conn: AsyncConnection, *, thread_id: UUID, step: int) -> None:
+    """Remove an email that will not be sent (a reply came first, the human took over)."""
+    await conn.execute("DELETE FROM send_queue WHERE thread_id = %s AND step = %s", (thread_id, step))
+    await conn.execute("UPDATE threads SET send_at = NULL WHERE id = %s", (thread_id,))
+
+
+def _window(row: dict[str, Any]) -> Window:
+    zone = row["recipient_timezone"] or row["timezone"]
+    return Window(frozenset(row["send_days"]), row["send_start"], row["send_end"], ZoneInfo(zone))
+
+
+async def _sent_since(conn: AsyncConnection, *, user_id: UUID, since: datetime) -> dict[UUID, int]:
+    cur = await conn.execute(
+        "SELECT o.thread_id, count(*) AS n FROM outbox o JOIN threads t ON t.id = o.thread_id"
+        " WHERE o.user_id = %s AND o.status = 'sent' AND o.sent_at >= %s AND t.transport <> 'sandbox'"
+        " GROUP BY o.thread_id",
+        (user_id, since),
+    )
+    return {row["thread_id"]: row["n"] for row in await cur.fetchall()}
+
+
+async def bounce_rate(conn: AsyncConnection, *, user_id: UUID, window: int, since: datetime | None) -> tuple[float, int]:
+    """Share of the last `window` real sends whose thread bounced, and how many sends were counted."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE t.close_reason = 'bounced') AS bounced FROM ("
+        "  SELECT o.thread_id FROM outbox o JOIN threads t ON t.id = o.thread_id"
+        "  WHERE o.user_id = %s AND o.status = 'sent' AND t.transport <> 'sandbox'"
+        "  AND (%s::timestamptz IS NULL OR o.sent_at >= %s) ORDER BY o.sent_at DESC LIMIT %s) s"
+        " JOIN threads t ON t.id = s.thread_id",
+        (user_id, since, since, window),
+    )
+    row = await cur.fetchone()
+    return (row["bounced"] / row["n"] if row["n"] else 0.0), row["n"]
+
+
+async def _check_bounces(conn: AsyncConnection, *, user_id: UUID, row: dict[str, Any]) -> str | None:
+    if row["outreach_paused_reason"]:
+        return row["outreach_paused_reason"]
+    rate, counted = await bounce_rate(conn, user_id=user_id, window=row["bounce_window"],
+                                      since=row["outreach_resumed_at"])
+    if counted < sending_settings.MIN_SENDS_FOR_BOUNCE_RATE or rate <= float(row["bounce_threshold"]):
+        return None
+    reason = (f"{rate:.0%} of your last {counted} emails bounced (threshold {float(row['bounce_threshold']):.0%}). "
+              "New outreach is paused to protect your mailbox; replies and follow-ups continue. Check your list, "
+              "then resume outreach in Settings.")
+    await conn.execute("UPDATE sending_settings SET outreach_paused_reason = %s WHERE user_id = %s", (reason, user_id))
+    await events.record(conn, user_id=user_id, thread_id=None, kind="outreach_paused", summary=reason,
+                        actor="system", detail={"bounce_rate": rate, "sends": counted})
+    return reason
+
+
+async def _store_estimates(conn: AsyncConnection, pending: list[dict[str, Any]], slots: dict[Any, datetime]) -> None:
+    """Record when each queued email is expected to go (shown by the API and the dashboard), in two statements."""
+    ids = [r["thread_id"] for r in pending]
+    steps = [r["step"] for r in pending]
+    times = [slots.get((r["thread_id"], r["step"])) for r in pending]
+    await conn.execute(
+        "UPDATE send_queue q SET estimated_at = v.at FROM unnest(%s::uuid[], %s::int[], %s::timestamptz[])"
+        " AS v(thread_id, step, at) WHERE q.thread_id = v.thread_id AND q.step = v.step", (ids, steps, times))
+    await conn.execute(
+        "UPDATE threads t SET send_at = v.at FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, at)"
+        " WHERE t.id = v.id", (ids, times))
+
+
+async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, rng: random.Random) -> Dispatch:
+    """Release at most one queued email whose slot has come, and estimate when the others will go."""
+    row = await sending_settings.get_row(conn, user_id=user_id)
+    day_tz = ZoneInfo(row["timezone"])
+    today = now.astimezone(day_tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    per_thread = await _sent_since(conn, user_id=user_id, since=today)
+    paused = await _check_bounces(conn, user_id=user_id, row=row)
+    pending = [r for r in await (await conn.execute(PENDING_SQL, (user_id,))).fetchall()
+               if not (paused and r["kind"] == "first")]
+    over = next((r for r in pending if per_thread.get(r["thread_id"], 0) >= row["per_thread_daily_max"]), None)
+    if over is not None:
+        await conn.execute("UPDATE send_queue SET dispatched_at = %s WHERE thread_id = %s AND step = %s",
+                           (now, over["thread_id"], over["step"]))
+        return Dispatch(Release(over["thread_id"], over["wait_id"], "limit"), now)
+    spacing = timedelta(seconds=(row["spacing_min_seconds"] + row["spacing_max_seconds"]) / 2)
+    slots = plan([Queued((r["thread_id"], r["step"]), _window(r)) for r in pending], now=now,
+                 not_before=row["next_send_not_before"], cap=sending_settings.effective_cap(row),
+                 sent_today=sum(per_thread.values()), day_tz=day_tz, spacing=spacing)
+    await _store_estimates(conn, pending, slots)
+    due = next((r for r in pending if (at := slots.get((r["thread_id"], r["step"]))) and at <= now), None)
+    if due is None:
+        wake = min(slots.values(), default=None)
+        return Dispatch(None, wake)
+    gap = timedelta(seconds=rng.uniform(row["spacing_min_seconds"], row["spacing_max_seconds"]))
+    await conn.execute("UPDATE send_queue SET dispatched_at = %s WHERE thread_id = %s AND step = %s",
+                       (now, due["thread_id"], due["step"]))
+    await conn.execute("UPDATE sending_settings SET next_send_not_before = %s WHERE user_id = %s",
+                       (now + gap, user_id))
+    later = [at for key, at in slots.items() if key != (due["thread_id"], due["step"])]
+    return Dispatch(Release(due["thread_id"], due["wait_id"], "send_slot"), max(now + gap, min(later)) if later else None)
