@@ -98,7 +98,8 @@ def main() -> None:
                      ("Threads, first page", "/threads"), ("Threads, last pages (cursor)", deep_path),
                      ("Threads, status filter", "/threads?status=needs_human"),
                      ("Threads, search by recipient", "/threads?q=person9999"),
-                     ("Thread page", f"/threads/{thread_id}"), ("Thread live update (unchanged)", f"/threads/{thread_id}/live?v=x"),
+                     ("Thread page", f"/threads/{thread_id}"),
+                     ("Thread live update (changed)", f"/threads/{thread_id}/live?v=x"),
                      ("Assistants", "/assistants"), ("Settings", "/settings")]
             rows = [(label, *timed(server, path, args.runs)) for label, path in pages]
         finally:

@@ -96,7 +96,8 @@ async def _detail(request: Request, uid: UUID, thread_id: UUID) -> dict[str, Any
         persona = await assistants.get(conn, user_id=uid, assistant_id=thread["assistant_id"])
     decisions = {mid: e for e in evs if e["kind"] == "decision" for mid in e["detail"].get("message_ids", [])}
     timeline = [{"msg": m, "decision": decisions.get(str(m["id"])) if m["direction"] == "in" else None} for m in msgs]
-    version = hashlib.sha1(f"{thread['updated_at']}|{len(msgs)}|{evs[-1]['id'] if evs else 0}".encode()).hexdigest()[:16]
+    stamp = f"{thread['updated_at']}|{len(msgs)}|{evs[-1]['id'] if evs else 0}"
+    version = hashlib.sha1(stamp.encode()).hexdigest()[:16]
     sandbox = thread["transport"] == "sandbox" and any(m["direction"] == "out" for m in msgs)
     return {"thread": thread, "timeline": timeline, "events": evs, "persona": persona, "version": version,
             "sandbox_reply": sandbox and thread["status"] != "closed"}
@@ -125,11 +126,16 @@ async def _invalid(request: Request, uid: UUID, thread_id: UUID, errors: dict[st
 
 
 DONE = {
-    "approve": N_("Approved. The email is being sent."), "reject": N_("Draft rejected; nothing was sent. The thread is yours now."),
-    "regenerate": N_("The assistant is writing a new draft."), "pause": N_("Paused. Nothing is sent until you resume."),
-    "resume": N_("Resumed."), "takeover": N_("You have the conversation now: write your reply below."),
-    "handback": N_("The assistant has the conversation again."), "stop": N_("Thread stopped. Nothing more is sent."),
-    "reply": N_("Your reply is being sent."), "sandbox-reply": N_("Reply delivered to the sandbox mailbox; the assistant is reading it."),
+    "approve": N_("Approved. The email is being sent."),
+    "reject": N_("Draft rejected; nothing was sent. The thread is yours now."),
+    "regenerate": N_("The assistant is writing a new draft."),
+    "pause": N_("Paused. Nothing is sent until you resume."),
+    "resume": N_("Resumed."),
+    "takeover": N_("You have the conversation now: write your reply below."),
+    "handback": N_("The assistant has the conversation again."),
+    "stop": N_("Thread stopped. Nothing more is sent."),
+    "reply": N_("Your reply is being sent."),
+    "sandbox-reply": N_("Reply delivered to the sandbox mailbox; the assistant is reading it."),
 }
 
 
@@ -163,7 +169,8 @@ async def act(request: Request, thread_id: UUID, action: str) -> Response:
             raise InvalidInput(_("Unknown action."))
     except ValidationError as exc:
         prefix = {"reply": "reply_", "sandbox-reply": "sandbox_", "regenerate": "", "approve": "draft_"}.get(action, "")
-        errors = {("sandbox_text" if action == "sandbox-reply" else prefix + k): v for k, v in field_errors(exc).items()}
+        errors = {("sandbox_text" if action == "sandbox-reply" else prefix + k): v
+                  for k, v in field_errors(exc).items()}
         return await _invalid(request, uid, thread_id, errors)
     except Conflict as exc:
         flash(request, exc.message, "bad")
