@@ -65,6 +65,12 @@ class Classification(BaseModel):
     )
 
 
+class ReturnDate(BaseModel):
+    """The return date an away message states."""
+
+    return_date: date | None = Field(description="The date the person is back (YYYY-MM-DD), or null if not stated.")
+
+
 class LanguageModel:
     """Structured calls to the configured chat model; the client is created on first use."""
 

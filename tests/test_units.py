@@ -62,3 +62,23 @@ def test_csv_parsing_reports_each_bad_row() -> None:
 def test_readme_diagram_is_generated_from_the_graph() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert diagram.block() in readme, "run: python -m graphs.diagram --write README.md"
+
+
+def test_csv_timezone_column_sets_the_recipient_zone() -> None:
+    rows = bulk.rows_from_csv(b"email,timezone,role\nann@x.io,America/New_York,CTO\nbo@x.io,Mars/Base,\n")
+    valid, errors = bulk.to_thread_creates("00000000-0000-0000-0000-000000000001", rows)
+    assert valid[0][1].recipient_timezone == "America/New_York" and valid[0][1].context == "role: CTO"
+    assert errors == [{"row": 2, "email": "bo@x.io", "error": errors[0]["error"]}]
+    assert "unknown time zone" in errors[0]["error"]
+
+
+def test_window_with_midnight_end_is_open_all_evening() -> None:
+    from datetime import UTC, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from agent.sending.planner import Window
+
+    window = Window(frozenset({1, 2, 3, 4, 5}), time(18), time(0), ZoneInfo("UTC"))
+    assert window.contains(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
+    assert not window.contains(datetime(2026, 11, 30, 17, 59, tzinfo=UTC))
+    assert window.next_open(datetime(2026, 12, 5, 12, tzinfo=UTC)) == datetime(2026, 12, 7, 18, tzinfo=UTC)

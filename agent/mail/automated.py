@@ -53,6 +53,11 @@ def _local_part(addr: str) -> str:
     return (addr or "").strip().strip("<>").rsplit("@", 1)[0]
 
 
+def is_out_of_office(subject: str) -> bool:
+    """Whether a subject reads like an away message (the model may then read its return date)."""
+    return bool(_OOO_ANYWHERE_RE.search(subject or "") or _OOO_PREFIX_RE.search(subject or ""))
+
+
 def detect_auto_reply(headers: Mapping[str, str], subject: str, from_addr: str) -> str | None:
     """Why this message looks like an automatic reply, or None for a human-looking one."""
     h = _lower_keys(headers)
@@ -66,8 +71,7 @@ def detect_auto_reply(headers: Mapping[str, str], subject: str, from_addr: str) 
     precedence = h.get("precedence", "").lower()
     if precedence in _AUTO_PRECEDENCE:
         return f"Precedence: {precedence}"
-    subject = subject or ""
-    if _OOO_ANYWHERE_RE.search(subject) or _OOO_PREFIX_RE.search(subject):
+    if is_out_of_office(subject):
         return "out-of-office subject"
     if h.get("list-id"):
         return "List-Id mailing list"

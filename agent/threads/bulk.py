@@ -17,6 +17,7 @@ EMAIL_COLUMNS = ("email", "recipient_email", "e-mail", "mail")
 NAME_COLUMNS = ("name", "recipient_name", "full_name", "first_name")
 COMPANY_COLUMNS = ("company", "recipient_company", "organization", "organisation")
 CONTEXT_COLUMNS = ("context", "notes", "note")
+TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
 
 
 def rows_from_csv(data: bytes) -> list[dict[str, str]]:
@@ -47,7 +48,7 @@ def to_thread_creates(assistant_id: UUID, rows: list[dict[str, Any]]) -> tuple[l
     errors: list[dict[str, Any]] = []
     for number, row in enumerate(rows, start=1):
         extra = {k: v for k, v in row.items()
-                 if k not in (*EMAIL_COLUMNS, *NAME_COLUMNS, *COMPANY_COLUMNS, *CONTEXT_COLUMNS) and v}
+                 if k not in (*EMAIL_COLUMNS, *NAME_COLUMNS, *COMPANY_COLUMNS, *CONTEXT_COLUMNS, *TIMEZONE_COLUMNS) and v}
         context = _pick(row, CONTEXT_COLUMNS)
         if extra:
             context = "\n".join([context, *(f"{k}: {v}" for k, v in extra.items())]).strip()
@@ -55,6 +56,7 @@ def to_thread_creates(assistant_id: UUID, rows: list[dict[str, Any]]) -> tuple[l
             valid.append((number, ThreadCreate(
                 assistant_id=assistant_id, recipient_email=_pick(row, EMAIL_COLUMNS),
                 recipient_name=_pick(row, NAME_COLUMNS), recipient_company=_pick(row, COMPANY_COLUMNS),
+                recipient_timezone=_pick(row, TIMEZONE_COLUMNS) or None,
                 context=context[:5000],
             )))
         except ValidationError as exc:

@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from agent.assistants.models import TimeZone
+
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 
@@ -34,6 +36,9 @@ class ThreadCreate(BaseModel):
     recipient_name: Short = ""
     recipient_company: Short = ""
     context: Long = Field("", description="Personal context for this recipient (what you know, why them).")
+    recipient_timezone: TimeZone | None = Field(
+        None, description="The recipient's IANA time zone, when known: the sending window follows it."
+    )
 
 
 class Thread(BaseModel):
@@ -49,6 +54,9 @@ class Thread(BaseModel):
     recipient_email: str
     recipient_name: str
     recipient_company: str
+    recipient_timezone: str | None = None
+    send_at: datetime | None = None
+    """When a queued email is expected to go (real mailboxes; sandbox mail goes at once)."""
     wait_kind: str | None
     follow_up_due_at: datetime | None
     subject: str | None

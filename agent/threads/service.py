@@ -35,8 +35,9 @@ async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, tr
     with translate_db_errors(f"{email} is already in an open thread."):
         cur = await conn.execute(
             "INSERT INTO threads (user_id, assistant_id, recipient_email, recipient_name, recipient_company,"
-            " context, transport) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
-            (user_id, data.assistant_id, email, data.recipient_name, data.recipient_company, data.context, transport),
+            " context, recipient_timezone, transport) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (user_id, data.assistant_id, email, data.recipient_name, data.recipient_company, data.context,
+             data.recipient_timezone, transport),
         )
         row = await cur.fetchone()
     await events.record(conn, user_id=user_id, thread_id=row["id"], kind="created", actor="user",

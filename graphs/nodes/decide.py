@@ -8,7 +8,8 @@ from langgraph.runtime import Runtime
 
 from agent import prompts
 from agent.events import service as events
-from agent.llm import Classification
+from agent.llm import Classification, ModelUnavailable, ReturnDate
+from agent.mail.automated import is_out_of_office
 from agent.rules import precheck
 from agent.suppressions import service as suppressions
 from agent.threads import messages
@@ -44,6 +45,8 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
         return {"route": "wait", "inbound_ids": []}
     decision = precheck(replies, suppressed_reason=suppressed)
     model = None
+    if decision and decision["intent"] == "auto_reply" and any(is_out_of_office(r["subject"]) for r in replies):
+        decision, model = await _away_until(runtime, replies, decision)
     if decision is None:
         last_sent = next((m["text"] for m in reversed(rows) if m["direction"] == "out"), None)
         reply_text = "\n\n".join(r["text"] or r["full_text"] for r in replies if not r["auto_reply"])
@@ -61,6 +64,22 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
         )
         await messages.mark_processed(conn, message_ids=[r["id"] for r in replies])
     return {"decision": decision, "route": route, "inbound_ids": [], **extra}
+
+
+async def _away_until(runtime: Runtime[Context], replies: list[dict], decision: dict) -> tuple[dict, str | None]:
+    """An away message: ask the model only for the return date; without a model the usual cadence goes on."""
+    away = next(r for r in replies if is_out_of_office(r["subject"]))
+    system, user = prompts.render("out_of_office", subject=away["subject"], text=away["full_text"] or away["text"],
+                                  today=runtime.context.clock().date().isoformat())
+    try:
+        found = await runtime.context.llm.structured(ReturnDate, system, user)
+    except ModelUnavailable as exc:
+        return {**decision, "reason": f"{decision['reason']} Return date not read: {exc}"}, None
+    back = found.return_date.isoformat() if found.return_date else None
+    reason = f"Out of office until {back}; the follow-up waits until the next working day." if back else \
+        "Out of office with no return date; the usual follow-up cadence goes on."
+    return {**decision, "intent": "out_of_office", "reason": reason, "out_of_office_until": back,
+            "source": "rules+model"}, runtime.context.llm.name
 
 
 def _route(decision: dict, state: ThreadState, max_replies: int) -> tuple[str, ThreadState]:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 from psycopg import AsyncConnection
 
+from agent.assistants.models import Assistant
 from agent.threads import messages
 from agent.threads import service as threads
 from graphs.context import Context
 from graphs.nodes.common import load, thread_uuid, wait_for
 from graphs.state import ThreadState
+
+
+def first_working_day_after(back: date, persona: Assistant) -> datetime:
+    """The opening of the persona's sending window on the first sending day after `back`."""
+    day = back + timedelta(days=1)
+    while day.isoweekday() not in persona.send_days:
+        day += timedelta(days=1)
+    return datetime.combine(day, persona.send_start, ZoneInfo(persona.timezone))
 
 
 ROUTES = {"reply": "read", "followup_due": "follow_up", "takeover": "human"}
@@ -26,8 +36,8 @@ async def wait(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     thread, persona = await load(runtime, state)
     due = runtime.context.clock() + timedelta(days=persona.follow_up_days)
     if state.get("resume_after"):
-        back = datetime.combine(date.fromisoformat(state["resume_after"]) + timedelta(days=1), time(9), due.tzinfo)
-        due = max(due, back)
+        due = max(first_working_day_after(date.fromisoformat(state["resume_after"]), persona),
+                  runtime.context.clock() + timedelta(hours=1))
 
     async def enter(conn: AsyncConnection, wait_id: str) -> None:
         await threads.update(conn, thread_id=thread["id"], follow_up_due_at=due)

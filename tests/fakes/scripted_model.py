@@ -37,6 +37,9 @@ class ScriptedModel:
             feedback = re.search(r"The user reviewed an earlier draft and asks: (.*)", user)
             extra = f" (revised: {feedback.group(1).strip()})" if feedback else ""
             return {"body": f"Thanks for your reply. Answer draft {number}{extra}."}
+        if schema == "ReturnDate":
+            found = re.search(r"\d{4}-\d{2}-\d{2}", REPLY_TAG.findall(user)[-1] if REPLY_TAG.findall(user) else "")
+            return {"return_date": found.group(0) if found else None}
         if schema == "Classification":
             if self.classification is not None:
                 return self.classification
