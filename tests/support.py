@@ -235,7 +235,11 @@ def start_outreach(client: httpx.Client, recipient: str, **persona: Any) -> str:
     assert r.status_code == 200, r.text
     r = client.post("/api/assistants", json={**PERSONA, "autonomy": "autonomous", **ALWAYS_OPEN, **persona})
     assert r.status_code == 201, r.text
-    r = client.post("/api/threads", json={"assistant_id": r.json()["id"], "recipient_email": recipient})
+    persona_id = r.json()["id"]
+    # server/deps.get_conn commits after the response is sent (FastAPI's request-scoped yield dependencies), so
+    # wait until the persona is visible, as a person clicking on would.
+    wait_until(lambda: client.get(f"/api/assistants/{persona_id}").status_code == 200, what="persona committed")
+    r = client.post("/api/threads", json={"assistant_id": persona_id, "recipient_email": recipient})
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
