@@ -117,6 +117,6 @@ async def apply(conn: AsyncConnection, *, request: Unsubscribe) -> dict[str, Any
         close_reason="unsubscribed", actor="recipient",
         summary=f"{request.email} unsubscribed with the one-click link.",
     )
-    for thread_id in closed:
+    for thread_id in dict.fromkeys([*closed, *([source] if source else [])]):  # an opt-out after the thread closed
         await company.stop_company(conn, user_id=request.user_id, thread_id=thread_id, reason="unsubscribed")
     return {"suppressed": True, "closed": closed}

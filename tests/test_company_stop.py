@@ -30,6 +30,16 @@ def _outbound_to(database_url: str, email: str) -> int:
                for r in rows)
 
 
+def _one_click(server: ServerProcess, database_url: str, email: str) -> None:
+    raw = query(database_url, "SELECT raw FROM sandbox_mail WHERE direction = 'out' ORDER BY id")
+    mail = next(m for r in raw if (m := message_from_bytes(bytes(r["raw"]), policy=policy.default))["To"]
+                .addresses[0].addr_spec == email)
+    path = "/u/" + str(mail["List-Unsubscribe"]).split("/u/", 1)[1].rstrip(">")
+    r = server.post(path, content=b"List-Unsubscribe=One-Click",
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json() == {"status": "unsubscribed"}, r.text
+
+
 def test_decline_closes_the_company_but_not_free_mail(server: ServerProcess, database_url: str) -> None:
     stopper = server.create_assistant(autonomy="autonomous", stop_company_on_decline=True)
     other_persona = server.create_assistant(name="Other", autonomy="autonomous")
@@ -80,19 +90,20 @@ def test_only_when_the_persona_asks_and_one_click_counts(server: ServerProcess, 
     assert server.thread(ids["ben@beta.example"])["status"] == "waiting"
 
     # An opt-out through the one-click link stops the company too.
-    raw = query(database_url, "SELECT raw FROM sandbox_mail WHERE direction = 'out' ORDER BY id")
-    mail = next(m for r in raw if (m := message_from_bytes(bytes(r["raw"]), policy=policy.default))["To"]
-                .addresses[0].addr_spec == "cy@gamma.example")
-    path = "/u/" + str(mail["List-Unsubscribe"]).split("/u/", 1)[1].rstrip(">")
-    r = server.post(path, content=b"List-Unsubscribe=One-Click",
-                    headers={"content-type": "application/x-www-form-urlencoded"})
-    assert r.status_code == 200, r.text
+    _one_click(server, database_url, "cy@gamma.example")
     assert server.thread(ids["cy@gamma.example"])["close_reason"] == "unsubscribed"
     event = _closed_by(server, ids["di@gamma.example"])
     assert event["detail"] == {"reason": "company_declined", "trigger_thread_id": ids["cy@gamma.example"],
                                "domain": "gamma.example", "trigger_reason": "unsubscribed"}
     assert "opted out" in event["summary"]
     assert query(database_url, "SELECT email FROM suppressions") == [{"email": "cy@gamma.example"}]
+
+    # Even when the opt-out comes after that person's thread was already closed.
+    ids.update(_start(server, stopper, "ed@delta.example", "flo@delta.example"))
+    assert server.post(f"/api/threads/{ids['ed@delta.example']}/stop").status_code == 202
+    _one_click(server, database_url, "ed@delta.example")
+    assert server.thread(ids["ed@delta.example"])["close_reason"] == "stopped"
+    assert _closed_by(server, ids["flo@delta.example"])["detail"]["trigger_thread_id"] == ids["ed@delta.example"]
 
 
 @pytest.mark.parametrize(("domain", "free"), [
