@@ -8,6 +8,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import httpx
 import psycopg
 import pytest
 from cryptography.fernet import Fernet
@@ -17,7 +18,8 @@ from agent.config import Settings
 from agent.keyring import KeyRing, load_keyring
 from agent.mail.mime import build_message
 from agent.mail.models import OutgoingMessage
-from tests.support import ServerProcess, fire_timers, query, wait_until
+from tests.support import (ALICE, CAROL, GoogleWorld, ServerProcess, fire_timers, query, start_outreach, thread_when,
+                           wait_until)
 
 BASE = "https://assistant.example.org"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -282,3 +284,29 @@ def test_data_deletion_recipes_in_the_docs(server: ServerProcess, database_url: 
         assert query(database_url, f"SELECT count(*) AS n FROM {table}")[0]["n"] == 0, table
     assert not any(_leftovers(database_url, [hal]).values())
     assert query(database_url, "SELECT count(*) AS n FROM users WHERE id = %s", (user_id,))[0]["n"] == 0
+
+
+def test_gmail_mail_carries_the_link_and_it_works_without_sign_in(google: GoogleWorld, google_server: ServerProcess,
+                                                                  database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid = start_outreach(alice, "bob@example.org")
+    thread_when(alice, tid, lambda t: t["status"] == "waiting", what="first email sent through Gmail")
+    [mail] = google.gmail.sent(ALICE)
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = re.fullmatch(rf"<{re.escape(google_server.url)}(/u/[A-Za-z0-9_-]+)>", str(mail["List-Unsubscribe"]))
+    assert link, mail["List-Unsubscribe"]
+    [raw] = [m.raw for m in google.gmail.messages(ALICE, "SENT")]
+    assert f"\r\nList-Unsubscribe: <{google_server.url}{link.group(1)}>\r\n".encode() in raw
+
+    # A mail client posts without any session cookie, in Google mode too.
+    anonymous = httpx.post(google_server.url + link.group(1), content=b"List-Unsubscribe=One-Click", timeout=15,
+                           headers=FORM)
+    assert anonymous.status_code == 200, anonymous.text
+    t = alice.get(f"/api/threads/{tid}").json()
+    assert (t["status"], t["close_reason"]) == ("closed", "unsubscribed")
+    assert [s["email"] for s in alice.get("/api/suppressions").json()] == ["bob@example.org"]
+    assert httpx.get(google_server.url + "/api/suppressions", timeout=15).status_code == 401, "the list needs sign-in"
+    carol = google.sign_in(google_server, CAROL)
+    assert carol.get("/api/suppressions").json() == [], "each user sees only their own list"
+    assert carol.delete("/api/suppressions/bob@example.org").status_code == 404
+    assert [s["email"] for s in alice.get("/api/suppressions").json()] == ["bob@example.org"]
