@@ -72,6 +72,8 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         if event.get("wait_id") and event["wait_id"] != wait["wait_id"]:
             await _record(svc, thread, "stale", f"Ignored a stale {kind} for {event['wait_id']}.", event)
             return "stale"
+        if kind == "reply" and wait["kind"] == "human":
+            return "with_human"  # the reply is stored and shown; the human answers it (or hands back)
         if kind not in ACCEPTS[wait["kind"]]:
             await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait['kind']}.", event)
             return "ignored"
