@@ -115,7 +115,7 @@ async def apply(conn: AsyncConnection, *, request: Unsubscribe) -> dict[str, Any
     closed = await suppressions.suppress(
         conn, user_id=request.user_id, email=request.email, reason=REASON, source_thread_id=source,
         close_reason="unsubscribed", actor="recipient",
-        summary=f"{request.email} unsubscribed with the one-click link.",
+        summary="{email} unsubscribed with the one-click link.",
     )
     for thread_id in dict.fromkeys([*closed, *([source] if source else [])]):  # an opt-out after the thread closed
         await company.stop_company(conn, user_id=request.user_id, thread_id=thread_id, reason="unsubscribed")

@@ -57,20 +57,22 @@ async def list_for_user(conn: AsyncConnection, *, user_id: UUID) -> list[dict[st
 
 
 async def close_open_threads(
-    conn: AsyncConnection, *, user_id: UUID, email: str, close_reason: str, summary: str, actor: str,
+    conn: AsyncConnection, *, user_id: UUID, emails: list[str], close_reason: str, summary: str, actor: str,
 ) -> list[UUID]:
-    """Close the user's open threads to this address, with an event on each; returns their ids."""
+    """Close the user's open threads to these addresses, each with an event (summary may name {email})."""
     cur = await conn.execute(
         "UPDATE threads SET status = 'closed', close_reason = %s, wait_id = NULL, wait_kind = NULL,"
         " pending_draft = NULL, park_reason = NULL, follow_up_due_at = NULL, updated_at = now()"
-        " WHERE user_id = %s AND lower(recipient_email) = %s AND status <> 'closed' RETURNING id",
-        (close_reason, user_id, email.strip().lower()),
+        " WHERE user_id = %s AND lower(recipient_email) = ANY(%s) AND status <> 'closed'"
+        " RETURNING id, recipient_email",
+        (close_reason, user_id, [e.strip().lower() for e in emails]),
     )
-    closed = [row["id"] for row in await cur.fetchall()]
-    for thread_id in closed:
-        await events.record(conn, user_id=user_id, thread_id=thread_id, kind="closed", actor=actor,
-                            summary=summary, detail={"reason": close_reason}, dedupe_key="closed")
-    return closed
+    closed = await cur.fetchall()
+    for row in closed:
+        await events.record(conn, user_id=user_id, thread_id=row["id"], kind="closed", actor=actor,
+                            summary=summary.format(email=row["recipient_email"]), detail={"reason": close_reason},
+                            dedupe_key="closed")
+    return [row["id"] for row in closed]
 
 
 async def suppress(
@@ -79,8 +81,25 @@ async def suppress(
 ) -> list[UUID]:
     """Suppress an address and close the user's open threads to it; returns the closed thread ids."""
     await add(conn, user_id=user_id, email=email, reason=reason, source_thread_id=source_thread_id)
-    return await close_open_threads(conn, user_id=user_id, email=email, close_reason=close_reason,
+    return await close_open_threads(conn, user_id=user_id, emails=[email], close_reason=close_reason,
                                     summary=summary, actor=actor)
+
+
+async def suppress_many(
+    conn: AsyncConnection, *, user_id: UUID, emails: list[str], reason: str, close_reason: str, actor: str,
+    summary: str,
+) -> tuple[list[str], list[UUID]]:
+    """Suppress many addresses in one statement and close the open threads to them; (newly added, closed ids)."""
+    unique = list(dict.fromkeys(e.strip().lower() for e in emails))
+    cur = await conn.execute(
+        "INSERT INTO suppressions (user_id, email, reason) SELECT %s, e, %s FROM unnest(%s::text[]) AS e"
+        " ON CONFLICT (user_id, email) DO NOTHING RETURNING email",
+        (user_id, reason, unique),
+    )
+    added = [row["email"] for row in await cur.fetchall()]
+    closed = await close_open_threads(conn, user_id=user_id, emails=unique, close_reason=close_reason,
+                                      summary=summary, actor=actor)
+    return added, closed
 
 
 def emails_from_csv(data: bytes) -> list[tuple[int, str]]:

@@ -53,11 +53,7 @@ class ImportResult(BaseModel):
     closed_thread_ids: list[UUID]
 
 
-async def _suppress(conn: ConnDep, user_id: UUID, email: str, reason: str) -> tuple[bool, list[UUID]]:
-    existed = await service.reason_for(conn, user_id=user_id, email=email) is not None
-    closed = await service.suppress(conn, user_id=user_id, email=email, reason=reason, close_reason="suppressed",
-                                    actor="user", summary=f"You suppressed {email}; nothing more is sent to it.")
-    return not existed, closed
+SUMMARY = "You suppressed {email}; nothing more is sent to it."
 
 
 @router.get("")
@@ -71,10 +67,11 @@ async def add_suppression(body: SuppressionCreate, response: Response, conn: Con
                           user_id: UserIdDep) -> SuppressionAdded:
     """Never email this address again; open threads to it close as 'suppressed'."""
     email = str(body.email).lower()
-    created, closed = await _suppress(conn, user_id, email, body.reason)
-    if not created:
+    added, closed = await service.suppress_many(conn, user_id=user_id, emails=[email], reason=body.reason,
+                                                close_reason="suppressed", actor="user", summary=SUMMARY)
+    if not added:
         response.status_code = status.HTTP_200_OK
-    return SuppressionAdded(email=email, created=created, closed_thread_ids=closed)
+    return SuppressionAdded(email=email, created=bool(added), closed_thread_ids=closed)
 
 
 @router.delete("/{email}", status_code=status.HTTP_204_NO_CONTENT)
@@ -95,17 +92,15 @@ async def import_suppressions(
     data = await file.read(MAX_CSV_BYTES + 1)
     if len(data) > MAX_CSV_BYTES:
         raise InvalidInput("The CSV file is larger than 5 MB.")
-    reason = reason.strip() or "imported"
-    added = already = 0
+    valid: list[str] = []
     errors: list[dict[str, str | int]] = []
-    closed: list[UUID] = []
     for number, value in service.emails_from_csv(data):
         try:
-            email = service.normalize_email(value)
+            valid.append(service.normalize_email(value))
         except InvalidInput as exc:
             errors.append({"row": number, "value": value[:254], "error": exc.message})
-            continue
-        created, closed_now = await _suppress(conn, user_id, email, reason)
-        added, already = added + created, already + (not created)
-        closed += closed_now
-    return ImportResult(added=added, already_suppressed=already, errors=errors, closed_thread_ids=closed)
+    added, closed = await service.suppress_many(conn, user_id=user_id, emails=valid,
+                                                reason=reason.strip() or "imported", close_reason="suppressed",
+                                                actor="user", summary=SUMMARY)
+    return ImportResult(added=len(added), already_suppressed=len(set(valid)) - len(added), errors=errors,
+                        closed_thread_ids=closed)
