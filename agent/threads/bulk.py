@@ -73,7 +73,8 @@ def skip_reason(exc: Conflict) -> str:
 
 # Column mapping (the dashboard's import): the user picks which column holds what; the rest becomes context.
 
-MAPPED_FIELDS = {"email": EMAIL_COLUMNS, "name": NAME_COLUMNS, "company": COMPANY_COLUMNS, "context": CONTEXT_COLUMNS}
+MAPPED_FIELDS = {"email": EMAIL_COLUMNS, "name": NAME_COLUMNS, "company": COMPANY_COLUMNS, "context": CONTEXT_COLUMNS,
+                 "timezone": TIMEZONE_COLUMNS}
 
 
 def read_table(data: bytes) -> tuple[list[str], list[list[str]]]:
@@ -98,7 +99,8 @@ def read_table(data: bytes) -> tuple[list[str], list[list[str]]]:
 def guess_mapping(headers: list[str]) -> dict[str, str]:
     """For each field, the first column whose name is a known alias ('' when none)."""
     lowered = [h.lower() for h in headers]
-    hints = {"email": ("mail",), "name": ("name",), "company": ("company", "organi"), "context": ("note", "context")}
+    hints = {"email": ("mail",), "name": ("name",), "company": ("company", "organi"), "context": ("note", "context"),
+             "timezone": ("zone", "tz")}
     mapping: dict[str, str] = {}
     for field, aliases in MAPPED_FIELDS.items():
         exact = next((headers[i] for i, h in enumerate(lowered) if h in aliases), "")

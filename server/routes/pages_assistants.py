@@ -47,7 +47,7 @@ DESCRIPTIONS = (
     N_("Follow-ups after silence."), N_("Days of silence before each follow-up."),
     N_("Assistant replies in a thread before handing over."),
     N_("Days emails may go out (1 = Monday … 7 = Sunday)."),
-    N_("Start of the sending window, in the time zone below."), N_("End of the sending window."),
+    N_("Start of the sending window, in the time zone below."), N_("End of the sending window (00:00 means midnight)."),
     N_("Time zone of the window (the recipient's is used when known)."),
     N_("When one person at a company declines or opts out, stop the other open threads there."),
 )

@@ -94,7 +94,8 @@ def _friendly(error: str) -> str:
     field, _sep, message = error.partition(":")
     if field == "recipient_email":
         return _("The email address is missing or not valid.")
-    labels = {"recipient_name": _("Name"), "recipient_company": _("Company"), "context": _("Context")}
+    labels = {"recipient_name": _("Name"), "recipient_company": _("Company"), "context": _("Context"),
+              "recipient_timezone": _("Time zone")}
     return f"{labels.get(field, field)}: {message.strip()}"
 
 
