@@ -234,3 +234,36 @@ def test_thread_actions_from_the_page(server: ServerProcess) -> None:
     assert "Cannot pause: the thread is closed." in c.get(f"/threads/{tid}").text
     assert c.post(f"/threads/{tid}/explode", data={"csrf_token": token(c)}).status_code == 303
     assert "Unknown action." in c.get(f"/threads/{tid}").text
+
+
+def test_sending_limits_are_validated_and_saved(server: ServerProcess) -> None:
+    c = server.client
+    base = {"daily_cap": "40", "per_thread_daily_max": "3", "spacing_min_seconds": "30", "spacing_max_seconds": "90",
+            "bounce_threshold": "5", "bounce_window": "50", "timezone": "UTC", "digest_interval_hours": "24"}
+    r = c.post("/settings/sending", data={**base, "csrf_token": token(c), "daily_cap": "5000", "timezone": "Nowhere"})
+    assert r.status_code == 422
+    assert error_for(r.text, "daily_cap") == "Enter a number in the allowed range." and error_for(r.text, "timezone")
+    r = c.post("/settings/sending", data={**base, "csrf_token": token(c), "spacing_min_seconds": "300"})
+    assert r.status_code == 422 and error_for(r.text, "spacing_max_seconds")
+    r = c.post("/settings/sending", data={**base, "csrf_token": token(c), "bounce_threshold": "10",
+                                          "timezone": "Europe/Berlin", "digest_enabled": "1"})
+    assert r.status_code == 303
+    saved = c.get("/api/settings/sending").json()
+    assert (saved["daily_cap"], saved["spacing_min_seconds"], saved["bounce_threshold"], saved["timezone"],
+            saved["digest_enabled"]) == (40, 30, 0.1, "Europe/Berlin", True)
+    assert "Sending limits saved." in c.get("/settings").text
+
+
+def test_suppressing_an_address_closes_its_open_thread(server: ServerProcess) -> None:
+    c = server.client
+    persona = server.create_assistant()
+    tid = server.create_thread(persona["id"], "eve@example.com")["id"]
+    server.wait_status(tid, "awaiting_approval")
+    r = c.post("/settings/suppressions", data={"csrf_token": token(c), "email": "Eve@Example.com", "reason": "asked"})
+    assert r.status_code == 303
+    assert "eve@example.com is suppressed: nothing will be sent to it. Open threads closed: 1." in c.get("/settings").text
+    t = server.thread(tid)
+    assert (t["status"], t["close_reason"]) == ("closed", "suppressed")
+    r = c.post("/settings/suppressions/import", data={"csrf_token": token(c)},
+               files={"file": ("list.csv", b"name\nno email column\n")})
+    assert r.status_code == 422 and "email column" in error_for(r.text, "file")

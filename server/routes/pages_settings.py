@@ -1,4 +1,4 @@
-"""Settings: the mailbox connection, the suppression list (view, add, remove, import), sending limits."""
+"""Settings: the mailbox connection, sending limits, and the suppression list (view, add, remove, import)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,26 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from agent.errors import InvalidInput
+from agent.sending import settings as sending
+from agent.sending.settings import SendingSettingsUpdate
+from agent.sending.tasks import defer_dispatch
 from agent.stats import service as stats
 from agent.suppressions import service as suppressions
 from server import csrf
 from server.i18n import gettext as _
-from server.routes.pages_common import PageRoute, back, flash, render, services, user_id
+from server.routes.pages_common import PageRoute, back, field_errors, flash, form_text, render, services, user_id
 
 router = APIRouter(prefix="/settings", route_class=PageRoute, include_in_schema=False)
-MAX_IMPORT = 10_000
+MAX_PASTED = 10_000
 SPLIT = re.compile(r"[\s,;]+")
-
-
-def _valid_email(value: str) -> str | None:
-    try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
-    except EmailNotValidError:
-        return None
+SENDING_FIELDS = ("daily_cap", "spacing_min_seconds", "spacing_max_seconds", "per_thread_daily_max",
+                  "bounce_threshold", "bounce_window", "timezone", "digest_interval_hours")
+SUMMARY = "You suppressed {email}; nothing more is sent to it."
 
 
 async def _page(request: Request, errors: dict[str, str] | None = None, values: dict[str, Any] | None = None,
@@ -34,8 +34,12 @@ async def _page(request: Request, errors: dict[str, str] | None = None, values: 
     async with services(request).pool.connection() as conn:
         items = await suppressions.list_for_user(conn, user_id=uid)
         sent_today = await stats.sent_since(conn, user_id=uid, since=datetime.now(timezone.utc) - timedelta(days=1))
-    return await render(request, "settings.html", status_code=status_code, suppressions=items,
-                        sent_today=sent_today, errors=errors or {}, values=values or {})
+        limits = sending.to_model(await sending.get_row(conn, user_id=uid))
+    shown = limits.model_dump()
+    shown["bounce_threshold"] = round(limits.bounce_threshold * 100, 2)
+    return await render(request, "settings.html", status_code=status_code, suppressions=items, sent_today=sent_today,
+                        limits=limits, sending_values={**shown, **(values or {}).get("sending", {})},
+                        errors=errors or {}, values=values or {})
 
 
 @router.get("")
@@ -44,28 +48,73 @@ async def index(request: Request) -> Response:
     return await _page(request)
 
 
-@router.post("/suppressions")
-async def add(request: Request) -> Response:
-    """Suppress one address: no email will ever be sent to it."""
+@router.post("/sending")
+async def update_sending(request: Request) -> Response:
+    """Change the mailbox's sending limits (the same rules as the API)."""
     uid = user_id(request)
     form = await csrf.checked_form(request)
-    raw, reason = str(form.get("email", "")).strip(), str(form.get("reason", "")).strip()[:200]
-    email = _valid_email(raw)
-    if email is None:
+    raw = {k: form_text(form, k).strip() for k in SENDING_FIELDS}
+    data: dict[str, Any] = {k: v for k, v in raw.items() if v != ""}
+    errors: dict[str, str] = {}
+    if "bounce_threshold" in data:
+        try:
+            data["bounce_threshold"] = float(data["bounce_threshold"].replace(",", ".")) / 100
+        except ValueError:
+            errors["bounce_threshold"] = _("Enter a number, e.g. 5 for five percent.")
+    data["digest_enabled"] = "digest_enabled" in form
+    data["resume_outreach"] = "resume_outreach" in form
+    try:
+        changes = SendingSettingsUpdate.model_validate(data)
+    except ValidationError as exc:
+        errors = {**field_errors(exc), **errors}
+        if "form" in errors:
+            errors.setdefault("spacing_max_seconds", _("The longest gap must not be shorter than the shortest."))
+            errors.pop("form")
+    if errors:
+        return await _page(request, errors, {"sending": raw}, 422)
+    svc = services(request)
+    try:
+        async with svc.pool.connection() as conn:
+            await sending.update(conn, user_id=uid, changes=changes, now=svc.clock())
+    except InvalidInput as exc:
+        field = exc.message.split(":", 1)[0] if exc.message.startswith("daily_cap") else "spacing_max_seconds"
+        return await _page(request, {field: exc.message.split(": ", 1)[-1]}, {"sending": raw}, 422)
+    await defer_dispatch(svc.jobs, user_id=uid)  # new limits may release queued email now
+    flash(request, _("Sending limits saved."))
+    return back("/settings#limits")
+
+
+async def _suppress(request: Request, emails: list[str], reason: str) -> tuple[int, int]:
+    async with services(request).pool.connection() as conn:
+        added, closed = await suppressions.suppress_many(
+            conn, user_id=user_id(request), emails=emails, reason=reason, close_reason="suppressed", actor="user",
+            summary=SUMMARY)
+    return len(added), len(closed)
+
+
+@router.post("/suppressions")
+async def add(request: Request) -> Response:
+    """Suppress one address: nothing is sent to it again; open threads to it close."""
+    user_id(request)
+    form = await csrf.checked_form(request)
+    raw, reason = form_text(form, "email").strip(), form_text(form, "reason").strip()[:200]
+    try:
+        email = suppressions.normalize_email(raw)
+    except InvalidInput:
         return await _page(request, {"email": _("Enter a valid email address, like name@example.com.")},
                            {"email": raw, "reason": reason}, 422)
-    async with services(request).pool.connection() as conn:
-        await suppressions.add(conn, user_id=uid, email=email, reason=reason or _("added by you"))
-    flash(request, _("%(email)s is suppressed: nothing will be sent to it.", email=email))
+    _added, closed = await _suppress(request, [email], reason or _("added by you"))
+    flash(request, _("%(email)s is suppressed: nothing will be sent to it.", email=email) +
+          (" " + _("Open threads closed: %(n)s.", n=closed) if closed else ""))
     return back("/settings#suppressions")
 
 
 @router.post("/suppressions/remove")
 async def remove(request: Request) -> Response:
-    """Lift a suppression."""
+    """Lift a suppression (closed threads stay closed)."""
     uid = user_id(request)
     form = await csrf.checked_form(request)
-    email = str(form.get("email", "")).strip()
+    email = form_text(form, "email").strip()
     async with services(request).pool.connection() as conn:
         removed = await suppressions.remove(conn, user_id=uid, email=email)
     flash(request, _("%(email)s removed from the suppression list.", email=email) if removed
@@ -75,23 +124,29 @@ async def remove(request: Request) -> Response:
 
 @router.post("/suppressions/import")
 async def import_list(request: Request) -> Response:
-    """Suppress many addresses: pasted, or a file with one address per line (a CSV works too)."""
-    uid = user_id(request)
+    """Suppress many addresses: pasted (one per line or comma-separated) and/or a CSV with an email column."""
+    user_id(request)
     form = await csrf.checked_form(request)
-    text = str(form.get("addresses", ""))
+    pasted = form_text(form, "addresses")
+    tokens = [t.strip().strip("\"'") for t in SPLIT.split(pasted) if t.strip()]
     upload = form.get("file")
-    if isinstance(upload, UploadFile) and upload.filename:
-        text += "\n" + (await upload.read(5_000_001)).decode("utf-8-sig", errors="replace")
-    tokens = [t.strip().strip('"\'') for t in SPLIT.split(text) if "@" in t]
+    try:
+        if isinstance(upload, UploadFile) and upload.filename:
+            tokens += [value for _row, value in suppressions.emails_from_csv(await upload.read(5_000_001))]
+    except InvalidInput as exc:
+        return await _page(request, {"file": exc.message}, {"addresses": pasted[:2000]}, 422)
     if not tokens:
         return await _page(request, {"addresses": _("Paste at least one email address or choose a file.")},
-                           {"addresses": text[:2000]}, 422)
-    if len(tokens) > MAX_IMPORT:
+                           {"addresses": pasted[:2000]}, 422)
+    if len(tokens) > MAX_PASTED:
         return await _page(request, {"addresses": _("At most 10,000 addresses at a time.")}, {}, 422)
-    valid = sorted({e for e in map(_valid_email, tokens) if e})
-    async with services(request).pool.connection() as conn:
-        for email in valid:
-            await suppressions.add(conn, user_id=uid, email=email, reason=_("imported"))
-    flash(request, _("%(added)s addresses suppressed; %(bad)s entries were not valid addresses.", added=len(valid),
-                     bad=len(tokens) - len(valid)))
+    valid, bad = [], 0
+    for value in tokens:
+        try:
+            valid.append(suppressions.normalize_email(value))
+        except InvalidInput:
+            bad += 1
+    added, closed = await _suppress(request, valid, _("imported")) if valid else (0, 0)
+    flash(request, _("%(added)s addresses suppressed; %(bad)s entries were not valid addresses.", added=added, bad=bad)
+          + (" " + _("Open threads closed: %(n)s.", n=closed) if closed else ""))
     return back("/settings#suppressions")
