@@ -104,3 +104,15 @@ def number(value: float | int) -> str:
 def percent(value: float | None) -> str:
     """A ratio as a percentage, or a dash when there is none."""
     return "—" if value is None else format_percent(value, locale=current())
+
+
+def extract_descriptions(fileobj, keywords, comment_tags, options):  # noqa: ANN001, ANN201 - Babel's extractor API
+    """Babel extractor: the description="..." texts of pydantic Field(...) calls (persona help texts)."""
+    import ast
+
+    tree = ast.parse(fileobj.read().decode("utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Field":
+            for kw in node.keywords:
+                if kw.arg == "description" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    yield node.lineno, "_", kw.value.value, []

@@ -202,9 +202,17 @@ def test_csv_upload_with_good_bad_and_duplicate_rows(page, server: ServerProcess
 def test_switch_to_russian_and_phone_layout(browser, server: ServerProcess) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 
-    server.create_assistant()
+    persona = server.create_assistant()
+    thread = server.create_thread(persona["id"], "pat@example.com", recipient_name="Pat")
+    server.wait_status(thread["id"], "awaiting_approval")
     context = browser.new_context(base_url=server.url, locale="en-US", viewport={"width": 390, "height": 844})
     page = context.new_page()
+    page.goto(f"/threads/{thread['id']}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content", "keyboard users can skip the menu"
+    expect(page.locator("#pending-draft")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the thread page fits a phone ({width}px)"
     page.goto("/assistants")
     expect(page.get_by_role("heading", name="Assistants", level=1)).to_be_visible()
     page.locator("details.menu summary").click()

@@ -7,7 +7,6 @@ import re
 import httpx
 
 from agent.assistants.models import AssistantFields
-from server.routes.pages_assistants import DESCRIPTIONS
 from tests.support import PERSONA, ServerProcess, query, wait_until
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -35,8 +34,14 @@ def persona_form(**changes: object) -> dict[str, object]:
 
 
 def test_every_persona_help_text_is_in_the_catalog() -> None:
-    assert set(DESCRIPTIONS) == {f.description for f in AssistantFields.model_fields.values()}, \
-        "a persona field's description changed: update DESCRIPTIONS and the catalogs (README, Dashboard)"
+    from babel.messages.pofile import read_po
+
+    from server.i18n import LOCALE_DIR
+
+    with (LOCALE_DIR / "messages.pot").open("rb") as f:
+        ids = {m.id for m in read_po(f) if isinstance(m.id, str)}
+    missing = {f.description for f in AssistantFields.model_fields.values()} - ids
+    assert not missing, "a persona field's description changed: run the catalog commands (README, Dashboard)"
 
 
 def test_forms_need_the_session_csrf_token(server: ServerProcess) -> None:

@@ -33,24 +33,7 @@ LABELS = {
     "send_start": N_("Send from"), "send_end": N_("Send until"), "timezone": N_("Time zone"),
     "stop_company_on_decline": N_("Stop the whole company on a decline"),
 }
-# The model's own descriptions are the help texts; listed here so that Babel extracts them for translation
-# (tests/test_dashboard_forms.py checks this list matches the model).
-DESCRIPTIONS = (
-    N_("A name for this assistant, for you (e.g. 'Beta invites')."),
-    N_("The name recipients see, e.g. 'Anna from Acme'."), N_("The sender's role, e.g. 'Founder'."),
-    N_("The company the assistant speaks for."), N_("What is offered, in plain words."),
-    N_("Why it matters to the recipient."), N_("Who the recipients are."),
-    N_("What a good outcome is, e.g. 'book a 20-minute demo'."), N_("The concrete next step, e.g. a booking link."),
-    N_("How it writes."), N_("'match' to answer in the recipient's language, or a fixed language."),
-    N_("Appended to every email."), N_("Facts and FAQ answers the assistant may use."),
-    N_("Things never to say or promise."), N_("What needs your approval before sending."),
-    N_("Follow-ups after silence."), N_("Days of silence before each follow-up."),
-    N_("Assistant replies in a thread before handing over."),
-    N_("Days emails may go out (1 = Monday … 7 = Sunday)."),
-    N_("Start of the sending window, in the time zone below."), N_("End of the sending window (00:00 means midnight)."),
-    N_("Time zone of the window (the recipient's is used when known)."),
-    N_("When one person at a company declines or opts out, stop the other open threads there."),
-)
+# The model's own descriptions are the help texts; Babel extracts them from agent/assistants/models.py.
 WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 AUTONOMY = {
     Autonomy.approve_first: N_("Ask me before the first email; replies and follow-ups go out on their own"),
