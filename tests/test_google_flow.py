@@ -154,3 +154,25 @@ def test_disconnect_stops_the_watch_revokes_and_parks(google: GoogleWorld, googl
     t = alice.get(f"/api/threads/{tid}").json()
     assert t["status"] == "paused" and t["park_reason"].startswith("Gmail disconnected")
     assert google.push(google_server, ALICE).json()["status"] == "disconnected"
+
+
+async def test_daily_watch_renewal_keeps_the_cursor(google: GoogleWorld, google_server: ServerProcess,
+                                                    database_url: str) -> None:
+    from agent.jobs import make_app
+
+    google.sign_in(google_server, ALICE)
+    assert len(google.gmail.watch_calls) == 1
+    wait_until(lambda: query(database_url, "SELECT 1 FROM procrastinate_jobs WHERE task_name = 'ea:sync_mailbox'"
+                                           " AND status = 'succeeded'"), what="the sync queued at sign-in")
+    google.gmail.deliver(ALICE, b"From: news@example.net\r\nTo: alice@example.com\r\nSubject: news\r\n\r\nhi\r\n")
+    [before] = query(database_url, "UPDATE mailboxes SET watch_renewed_at = now() - interval '25 hours'"
+                                   " RETURNING history_id, watch_expiration")
+    app = make_app(database_url)
+    async with app.open_async():
+        await app.configure_task("ea:renew_watches").defer_async(timestamp=0)
+    wait_until(lambda: len(google.gmail.watch_calls) == 2, what="the watch renewed")
+    [after] = wait_until(lambda: query(database_url, "SELECT history_id, watch_expiration FROM mailboxes"
+                                                     " WHERE watch_renewed_at > now() - interval '1 minute'"),
+                         what="renewal recorded")
+    assert after["history_id"] == before["history_id"], "renewing the watch never moves the cursor"
+    assert after["watch_expiration"] >= before["watch_expiration"]

@@ -37,7 +37,7 @@ def test_expired_history_cursor_resyncs_and_finds_the_reply(google: GoogleWorld,
     alice = google.sign_in(google_server, ALICE)
     tid, first = _first_email(google, alice, "bob@example.org")
     cursor = query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"]
-    google.gmail.deliver(ALICE, b"From: news@example.net\r\nTo: alice@example.com\r\nSubject: news\r\n\r\nunrelated\r\n")
+    google.gmail.deliver(ALICE, b"From: news@example.net\r\nTo: alice@example.com\r\nSubject: news\r\n\r\nhi\r\n")
     google.reply(ALICE, first, "Could you call me tomorrow?")
     google.gmail.expire_history_before(google.gmail.history_id(ALICE))
     assert google.push(google_server, ALICE).json()["status"] == "queued"
@@ -46,7 +46,8 @@ def test_expired_history_cursor_resyncs_and_finds_the_reply(google: GoogleWorld,
     assert "bounded resync" in google_server.log()
     history = [r for r in google.gmail.requests if r["path"].endswith("/history")]
     assert history[-1]["status"] == 404 and history[-1]["query"]["startHistoryId"] == [str(cursor)]
-    assert query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"] >= google.gmail.history_id(ALICE) - 1
+    new_cursor = query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"]
+    assert new_cursor >= google.gmail.history_id(ALICE) - 1 and new_cursor > cursor
     assert query(database_url, "SELECT count(*) AS n FROM messages WHERE direction = 'in'")[0]["n"] == 1, \
         "mail that belongs to no thread is not stored"
     raw_reads = [r for r in google.gmail.requests if "/messages/" in r["path"] and r["query"].get("format") == ["raw"]]

@@ -38,6 +38,7 @@ def test_two_users_see_only_their_own(google: GoogleWorld, google_server: Server
     assert google.push(google_server, CAROL).json()["status"] == "queued"
     thread_when(carol, c_tid, lambda t: len(t["messages"]) == 3, what="carol's answer")
     assert len(alice.get(f"/api/threads/{a_tid}").json()["messages"]) == len(a_thread["messages"]) == 1
-    rows = query(database_url, "SELECT t.user_id AS owner, m.user_id FROM messages m JOIN threads t ON t.id = m.thread_id")
+    rows = query(database_url,
+                 "SELECT t.user_id AS owner, m.user_id FROM messages m JOIN threads t ON t.id = m.thread_id")
     assert all(r["owner"] == r["user_id"] for r in rows)
     assert len(google.gmail.sent(ALICE)) == 1 and len(google.gmail.sent(CAROL)) == 2

@@ -49,7 +49,8 @@ def make_oauth(settings: Settings) -> OAuth:
         client_id=settings.google_client_id,
         client_secret=settings.google_client_secret.get_secret_value() if settings.google_client_secret else None,
         server_metadata_url=settings.google_discovery_url,
-        client_kwargs={"scope": " ".join(SIGN_IN_SCOPES + GMAIL_SCOPES), "code_challenge_method": "S256", "timeout": 15},
+        client_kwargs={"scope": " ".join(SIGN_IN_SCOPES + GMAIL_SCOPES), "code_challenge_method": "S256",
+                       "timeout": 15},
     )
     return oauth
 

@@ -50,7 +50,8 @@ def verify_push_token(settings: Settings, authorization: str | None) -> dict[str
     """Blocking: check the push request's OIDC token (signature, expiry, issuer, audience, email, email_verified)."""
     audience, account = settings.pubsub_push_audience, settings.pubsub_push_service_account
     if not audience or not account:
-        raise PushRejected(403, "Push is not configured: set EA_PUBSUB_PUSH_AUDIENCE and EA_PUBSUB_PUSH_SERVICE_ACCOUNT.")
+        raise PushRejected(403, "Push is not configured: set EA_PUBSUB_PUSH_AUDIENCE and "
+                                "EA_PUBSUB_PUSH_SERVICE_ACCOUNT.")
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise PushRejected(401, "Missing bearer token.")

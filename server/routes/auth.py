@@ -86,8 +86,8 @@ async def mailbox_status(conn: ConnDep, user_id: UserIdDep, svc: ServicesDep) ->
     row = await mailboxes.for_user(conn, user_id=user_id)
     transport = await svc.transport_name_for(user_id)
     if row is None:
-        return MailboxStatus(transport=transport, connected=False,
-                             reason=None if svc.settings.local_mode else "Gmail is not connected. Connect it at /login.")
+        reason = None if svc.settings.local_mode else "Gmail is not connected. Connect it at /login."
+        return MailboxStatus(transport=transport, connected=False, reason=reason)
     return MailboxStatus(transport=transport, connected=row["status"] == "connected", email=row["email"],
                          reason=row["disconnect_reason"], scopes=row["scopes"], granted_at=row["granted_at"],
                          watch_expiration=row["watch_expiration"], synced_at=row["synced_at"])
