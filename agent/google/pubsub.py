@@ -115,7 +115,14 @@ class PullSubscriber:
                               "role (see docs/google-setup.md).") from exc
         flow = pubsub_v1.types.FlowControl(max_messages=20)
         self._future = self._client.subscribe(name, callback=self._on_message, flow_control=flow)
+        self._future.add_done_callback(self._on_stream_end)
         log.info("pulling Gmail notifications from %s", name)
+
+    def _on_stream_end(self, future: Any) -> None:
+        """The stream ends only when stopped, or on an error the client library does not retry (logged)."""
+        if not future.cancelled() and future.exception() is not None:
+            log.error("Pub/Sub pull from %s stopped: %s; polling continues every %s s",
+                      self._svc.settings.pubsub_subscription, future.exception(), self._svc.settings.mail_poll_seconds)
 
     def _on_message(self, message: Any) -> None:
         """Runs in a Pub/Sub thread: hand over to the event loop, ack once the sync is safely queued."""
