@@ -105,6 +105,15 @@ def test_callback_checks_state_and_logout_ends_session(google: GoogleWorld, goog
     forged = client.get(f"/auth/callback?code=4/forged&state={query_state}x")
     assert forged.status_code == 400
 
+    # A code issued to another browser's sign-in, replayed with this browser's own state: the code was bound to the
+    # other browser's PKCE verifier and nonce, so it is refused and no session changes hands.
+    mine = urlsplit(httpx.get(other.get("/login").headers["location"], timeout=15).headers["location"])
+    theirs = parse_qs(urlsplit(httpx.get(client.get("/login").headers["location"], timeout=15)
+                               .headers["location"]).query)
+    injected = other.get(f"/auth/callback?code={theirs['code'][0]}&state={parse_qs(mine.query)['state'][0]}")
+    assert injected.status_code == 400 and "Sign-in failed" in injected.json()["detail"]
+    assert other.get("/api/threads").status_code == 401
+
     assert client.post("/logout").status_code == 303
     assert client.get("/api/threads").status_code == 401
 
