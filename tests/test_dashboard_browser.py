@@ -275,4 +275,7 @@ def test_google_sign_in_shows_only_your_data(browser, google, google_server: Ser
 
     page.get_by_role("link", name="Log out").click()
     expect(page.get_by_role("link", name="Sign in with Google")).to_be_visible()
+    poll = page.request.get(f"/threads/{thread_id}/live", headers={"HX-Request": "true"}, max_redirects=0)
+    assert poll.headers.get("hx-redirect") == "/signin", "a signed-out poll sends the page to sign-in"
+    assert page.request.get(f"/threads/{thread_id}", max_redirects=0).status == 303
     alice.close()

@@ -65,6 +65,8 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInRequired:
+                if request.headers.get("hx-request"):  # a poll or partial: send the whole page to sign-in
+                    return Response(status_code=200, headers={"HX-Redirect": "/signin"})
                 return RedirectResponse("/signin", status_code=303)
             except AppError as exc:
                 return error_page(request, exc.status_code, exc.message)
