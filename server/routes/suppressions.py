@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from agent.errors import InvalidInput, NotFound
 from agent.suppressions import service
-from server.deps import ConnDep, UserIdDep
+from server.deps import ConnDep, ServicesDep, UserIdDep
 
 router = APIRouter(prefix="/api/suppressions", tags=["suppressions"])
 MAX_CSV_BYTES = 5_000_000
@@ -63,29 +63,32 @@ async def list_suppressions(conn: ConnDep, user_id: UserIdDep) -> list[Suppressi
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def add_suppression(body: SuppressionCreate, response: Response, conn: ConnDep,
+async def add_suppression(body: SuppressionCreate, response: Response, svc: ServicesDep,
                           user_id: UserIdDep) -> SuppressionAdded:
     """Never email this address again; open threads to it close as 'suppressed'."""
     email = str(body.email).lower()
-    added, closed = await service.suppress_many(conn, user_id=user_id, emails=[email], reason=body.reason,
-                                                close_reason="suppressed", actor="user", summary=SUMMARY)
+    async with svc.pool.connection() as conn:  # committed before the answer, so a client reads what it did
+        added, closed = await service.suppress_many(conn, user_id=user_id, emails=[email], reason=body.reason,
+                                                    close_reason="suppressed", actor="user", summary=SUMMARY)
     if not added:
         response.status_code = status.HTTP_200_OK
     return SuppressionAdded(email=email, created=bool(added), closed_thread_ids=closed)
 
 
 @router.delete("/{email}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_suppression(email: Annotated[str, Path(max_length=254)], conn: ConnDep,
+async def remove_suppression(email: Annotated[str, Path(max_length=254)], svc: ServicesDep,
                              user_id: UserIdDep) -> Response:
     """Allow emailing the address again (closed threads stay closed)."""
-    if not await service.remove(conn, user_id=user_id, email=email):
+    async with svc.pool.connection() as conn:
+        removed = await service.remove(conn, user_id=user_id, email=email)
+    if not removed:
         raise NotFound(f"{email.strip().lower()} is not on your suppression list.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/import")
 async def import_suppressions(
-    conn: ConnDep, user_id: UserIdDep, file: Annotated[UploadFile, File(description="CSV with an email column")],
+    svc: ServicesDep, user_id: UserIdDep, file: Annotated[UploadFile, File(description="CSV with an email column")],
     reason: Annotated[str, Form(max_length=200)] = "imported",
 ) -> ImportResult:
     """Suppress every address of a CSV file; rows that are not email addresses are reported, the rest are added."""
@@ -99,8 +102,9 @@ async def import_suppressions(
             valid.append(service.normalize_email(value))
         except InvalidInput as exc:
             errors.append({"row": number, "value": value[:254], "error": exc.message})
-    added, closed = await service.suppress_many(conn, user_id=user_id, emails=valid,
-                                                reason=reason.strip() or "imported", close_reason="suppressed",
-                                                actor="user", summary=SUMMARY)
+    async with svc.pool.connection() as conn:
+        added, closed = await service.suppress_many(conn, user_id=user_id, emails=valid,
+                                                    reason=reason.strip() or "imported", close_reason="suppressed",
+                                                    actor="user", summary=SUMMARY)
     return ImportResult(added=len(added), already_suppressed=len(set(valid)) - len(added), errors=errors,
                         closed_thread_ids=closed)
