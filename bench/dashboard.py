@@ -114,7 +114,8 @@ def main() -> None:
         "| page | median ms | max ms | size KB |", "|---|---:|---:|---:|",
         *[f"| {label} | {median:.1f} | {worst:.1f} | {size / 1024:.0f} |" for label, median, worst, size in rows], "",
         "The thread list uses keyset pagination on `(user_id, created_at, id)`, so the last page costs the same as",
-        "the first; the search is an `ILIKE` over one user's threads.", "",
+        "the first; the search is an `ILIKE` over one user's threads. The main page is the heaviest: its numbers",
+        "aggregate the user's emails and decisions (agent/stats/service.py) in one pass each.", "",
     ]
     OUT.write_text("\n".join(lines))
 
