@@ -272,3 +272,20 @@ def test_suppressing_an_address_closes_its_open_thread(server: ServerProcess) ->
     r = c.post("/settings/suppressions/import", data={"csrf_token": token(c)},
                files={"file": ("list.csv", b"name\nno email column\n")})
     assert r.status_code == 422 and "email column" in error_for(r.text, "file")
+
+
+def test_disconnected_mailbox_and_paused_outreach_need_you(google, google_server: ServerProcess) -> None:  # noqa: ANN001
+    from tests.support import ALICE
+
+    client = google.sign_in(google_server, ALICE)
+    home = client.get("/")
+    assert "alice@example.com" in home.text and ">Connected<" in home.text
+    db = google_server.env["DATABASE_URL"]
+    query(db, "UPDATE mailboxes SET status = 'disconnected', disconnect_reason = 'Access was removed in Google.'")
+    query(db, "UPDATE sending_settings SET outreach_paused_reason = 'Too many bounces (6 of the last 50).'")
+    home = client.get("/")
+    assert ">Disconnected<" in home.text and "Gmail is disconnected" in home.text
+    assert 'href="/login">Reconnect Gmail</a>' in home.text
+    assert 'id="outreach-paused"' in home.text and "Too many bounces (6 of the last 50)." in home.text
+    settings = client.get("/settings").text
+    assert "Access was removed in Google." in settings and "Resume new outreach" in settings

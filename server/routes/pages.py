@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from agent.assistants import service as assistants
 from agent.llm import HOW_TO_CONFIGURE
+from agent.sending import settings as sending
 from agent.stats import service as stats
 from server import csrf, i18n
 from server.routes import pages_assistants, pages_import, pages_settings, pages_threads
@@ -44,8 +45,9 @@ async def home(request: Request, days: int = 7) -> Response:
         attention = await stats.attention(conn, user_id=uid)
         summary = await stats.summary(conn, user_id=uid, days=days)
         has_assistants = bool(await assistants.list_for_user(conn, user_id=uid))
+        outreach_paused = (await sending.get_row(conn, user_id=uid))["outreach_paused_reason"]
     return await render(request, "home.html", attention=attention, summary=summary, days=days,
-                        has_assistants=has_assistants, model_help=HOW_TO_CONFIGURE)
+                        has_assistants=has_assistants, model_help=HOW_TO_CONFIGURE, outreach_paused=outreach_paused)
 
 
 @router.post("/language")
