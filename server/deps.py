@@ -41,5 +41,5 @@ def get_user_id(request: Request, services: Annotated[Services, Depends(get_serv
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
+ConnDep = Annotated[AsyncConnection, Depends(get_conn, scope="function")]  # commit before the response is sent
 UserIdDep = Annotated[UUID, Depends(get_user_id)]
