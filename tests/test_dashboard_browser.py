@@ -104,16 +104,17 @@ def test_outreach_from_sign_in_to_hand_back(page, server: ServerProcess, databas
     assert [r["text"] for r in sent] == ["Hi Bob,\n\nEdited by hand: shall we talk on Tuesday?\n\nAnna"]
 
     # Reply as the recipient; the decision and the answer appear without reloading the page.
+    page.evaluate("window.__noReload = true")
     page.get_by_label("Their reply").fill("Sounds good - how much does it cost?")
     page.get_by_role("button", name="Send as the recipient").click()
-    page.evaluate("window.__noReload = true")
+    expect(page.locator("#notice")).to_contain_text("Reply delivered to the sandbox mailbox")
     decision = page.locator(".msg-in .decision")
     expect(decision.locator(".intent")).to_have_text("Question")
     expect(decision).to_contain_text("90%")
     expect(decision).to_contain_text("The reply says '?'.")
     expect(page.locator(".msg-row")).to_have_count(3)
     expect(page.locator(".msg-row").nth(2)).to_contain_text("Thanks for your reply.")
-    assert page.evaluate("window.__noReload") is True, "the page updated in place"
+    assert page.evaluate("window.__noReload") is True, "the reply, the decision and the answer came without a reload"
     times = page.locator(".message time")
     assert times.count() == 3 and all(times.nth(i).inner_text().strip() for i in range(3))
     expect(page.locator("#thread-status")).to_contain_text("Waiting for reply")
@@ -131,6 +132,7 @@ def test_outreach_from_sign_in_to_hand_back(page, server: ServerProcess, databas
     assert len(threads) == 1, "your reply went out in the same conversation"
     page.get_by_role("button", name="Hand back to the assistant").click()
     expect(page.locator("#thread-status")).to_contain_text("Waiting for reply")
+    assert page.evaluate("window.__noReload") is True, "every thread action works in place"
     expect(page.locator(".events")).to_contain_text("You handed the conversation back", use_inner_text=False)
 
     # The main page counts what happened.

@@ -217,8 +217,12 @@ def test_thread_actions_from_the_page(server: ServerProcess) -> None:
     wait_id = re.search(r'name="wait_id" value="([^"]+)"', page).group(1)
     r = c.post(f"/threads/{tid}/regenerate", data={"csrf_token": token(c), "wait_id": wait_id, "feedback": " "})
     assert r.status_code == 422 and error_for(r.text, "feedback") == "This field is required."
-    r = c.post(f"/threads/{tid}/regenerate", data={"csrf_token": token(c), "wait_id": wait_id, "feedback": "shorter"})
-    assert r.status_code == 303
+    hx = {"HX-Request": "true", "X-CSRF-Token": token(c)}
+    r = c.post(f"/threads/{tid}/regenerate", data={"wait_id": wait_id, "feedback": ""}, headers=hx)
+    assert r.status_code == 200 and r.text.lstrip().startswith('<div id="live"'), "htmx gets the live region back"
+    assert error_for(r.text, "feedback") == "This field is required."
+    r = c.post(f"/threads/{tid}/regenerate", data={"wait_id": wait_id, "feedback": "shorter"}, headers=hx)
+    assert r.status_code == 200 and 'id="notice">The assistant is writing a new draft.' in r.text
     t = wait_until(lambda: (t := server.thread(tid))["pending_draft"] and "revised: shorter" in t["pending_draft"]["text"]
                    and t, what="the regenerated draft")
     assert "(revised: shorter)" in c.get(f"/threads/{tid}").text

@@ -171,13 +171,21 @@ async def act(request: Request, thread_id: UUID, action: str) -> Response:
         prefix = {"reply": "reply_", "sandbox-reply": "sandbox_", "regenerate": "", "approve": "draft_"}.get(action, "")
         errors = {("sandbox_text" if action == "sandbox-reply" else prefix + k): v
                   for k, v in field_errors(exc).items()}
-        return await _invalid(request, uid, thread_id, errors)
-    except Conflict as exc:
-        flash(request, exc.message, "bad")
+        return await _after(request, uid, thread_id, errors=errors)
     except AppError as exc:
         if exc.status_code == 404:
             raise
-        flash(request, exc.message, "bad")
-    else:
-        flash(request, _(DONE[action]))
+        return await _after(request, uid, thread_id, notice=exc.message, kind="bad")
+    return await _after(request, uid, thread_id, notice=_(DONE[action]), kind="ok")
+
+
+async def _after(request: Request, uid: UUID, thread_id: UUID, *, errors: dict[str, str] | None = None,
+                 notice: str = "", kind: str = "ok") -> Response:
+    """htmx: the live region with the outcome; without JavaScript: the page again (errors) or a redirect."""
+    if request.headers.get("hx-request"):
+        return partial(request, "partials/thread_live.html", errors=errors or {}, notice=notice, notice_kind=kind,
+                       **await _detail(request, uid, thread_id))
+    if errors:
+        return await _invalid(request, uid, thread_id, errors)
+    flash(request, notice, kind)
     return back(f"/threads/{thread_id}")

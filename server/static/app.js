@@ -23,6 +23,9 @@
   document.addEventListener("input", function (evt) {
     if (evt.target.closest && evt.target.closest("#live")) dirty = true;
   });
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.target && evt.detail.target.id === "live") dirty = false;
+  });
   document.addEventListener("htmx:beforeRequest", function (evt) {
     if (dirty && evt.detail.elt && evt.detail.elt.id === "live") evt.preventDefault();
   });
