@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,21 @@ def open_pool(conninfo: str, *, min_size: int = 1, max_size: int = 10) -> AsyncC
         open=False,
         name="email-assistant",
     )
+
+
+@asynccontextmanager
+async def advisory_lock(pool: AsyncConnectionPool, key: str) -> AsyncIterator[None]:
+    """Hold a session advisory lock on `key` (waiting for it), on an autocommit connection: never idle in a transaction."""
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+        finally:
+            await conn.set_autocommit(False)
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

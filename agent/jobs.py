@@ -62,12 +62,14 @@ async def sweep(context: procrastinate.JobContext, timestamp: int) -> None:
     async with svc.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT DISTINCT t.id FROM threads t JOIN messages m ON m.thread_id = t.id"
-            " WHERE t.status IN ('waiting', 'awaiting_approval') AND m.direction = 'in' AND m.processed_at IS NULL"
+            " WHERE (t.status IN ('waiting', 'awaiting_approval') OR (t.status = 'active' AND t.wait_kind = 'send_slot'))"
+            " AND m.direction = 'in' AND m.processed_at IS NULL"
             " AND m.at < now() - interval '30 seconds'"
         )
         stuck = [row["id"] for row in await cur.fetchall()]
     for thread_id in stuck:
-        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": "reply", "source": "sweep"})
+        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": "reply", "source": "sweep"},
+                           queueing_lock=f"sweep:{thread_id}")
 
 
 async def defer_run(app: procrastinate.App, *, thread_id: UUID) -> None:

@@ -5,14 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# Opt-out phrasings specific enough to act on without the model; anything vaguer ("can I opt out of the
+# annual plan?", "remove me from CC") is left to the classifier.
 UNSUBSCRIBE = re.compile(
-    r"\b(unsubscribe|remove me|take me off|stop (e-?mailing|contacting|writing)|do not (e-?mail|contact) me|"
-    r"don'?t (e-?mail|contact) me|opt[- ]?out)\b|отпиш|не пишите|удалите меня|abmelden|désabonner|darme de baja",
+    r"\b(unsubscribe( me)?|remove me from (your|this|the) (list|mailing|emails?)|take me off (your|this|the) list|"
+    r"stop (e-?mailing|contacting|writing to) me|do not (e-?mail|contact|write to) me|"
+    r"don'?t (e-?mail|contact|write to) me|opt me out)\b|отпишите|не пишите мне|удалите меня из (рассылки|списка)|"
+    r"abmelden|désabonnez|darme de baja",
     re.IGNORECASE,
 )
 
 
-def precheck(replies: list[dict[str, Any]], *, suppressed_reason: str | None) -> dict[str, Any] | None:
+def precheck(
+    replies: list[dict[str, Any]], *, suppressed_reason: str | None, recipient: str | None = None
+) -> dict[str, Any] | None:
     """A decision from rules alone, or None when the model must read the reply."""
     if any(r.get("bounce") for r in replies):
         reason = next(r["bounce"] for r in replies if r.get("bounce"))
@@ -22,8 +28,11 @@ def precheck(replies: list[dict[str, Any]], *, suppressed_reason: str | None) ->
     human = [r for r in replies if not r.get("auto_reply")]
     if not human:
         return _decision("auto_reply", f"Automated reply ({replies[-1]['auto_reply']}); not answered.")
+    if recipient and any(r.get("from_addr") and r["from_addr"].lower() != recipient for r in human):
+        other = next(r["from_addr"] for r in human if r.get("from_addr") and r["from_addr"].lower() != recipient)
+        return _decision("unclear", f"The reply came from {other}, not from the recipient: you decide.")
     text = "\n".join(r.get("text") or "" for r in human)
-    if len(text) < 2000 and UNSUBSCRIBE.search(text):
+    if len(text) < 2000 and "?" not in text and UNSUBSCRIBE.search(text):
         return _decision("unsubscribe", "The reply asks not to be emailed again.")
     return None
 

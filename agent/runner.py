@@ -8,9 +8,12 @@ from uuid import UUID
 
 from langgraph.types import Command
 
+from agent.db import advisory_lock
 from agent.events import service as events
 from agent.llm import ModelUnavailable
 from agent.mail.transport import MailboxDisconnected
+from agent.sending import queue
+from agent.sending.tasks import defer_dispatch
 from agent.services import Services
 from agent.threads import messages
 from agent.threads import service as threads
@@ -26,16 +29,13 @@ ACCEPTS = {
     "send_slot": {"send_slot", "limit", "reply", "takeover"},
 }
 MAX_RETRY_DELAY = 3600
+MAX_AUTO_RETRIES = 8  # about two hours of backoff with the default base; then the user decides
 
 
 async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     """Move the thread as far as it goes, one worker at a time per thread; returns what happened."""
-    async with svc.pool.connection() as lock_conn:
-        await lock_conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"thread:{thread_id}",))
-        try:
-            return await _advance(svc, thread_id=thread_id, event=event)
-        finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"thread:{thread_id}",))
+    async with advisory_lock(svc.pool, f"thread:{thread_id}"):
+        return await _advance(svc, thread_id=thread_id, event=event)
 
 
 async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
@@ -84,7 +84,11 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         return "finished"
 
     async with svc.pool.connection() as conn:
-        await threads.update(conn, thread_id=thread_id, status="active")
+        # Conditional: a Stop or Pause that landed since the read above wins.
+        cur = await conn.execute("UPDATE threads SET status = 'active', updated_at = now()"
+                                 " WHERE id = %s AND status NOT IN ('paused', 'closed') RETURNING id", (thread_id,))
+        if await cur.fetchone() is None:
+            return "held"
     try:
         await svc.graph.ainvoke(graph_input, config, context=await svc.context_for(thread), durability="sync")
     except ThreadHeld:
@@ -107,17 +111,36 @@ async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
         reason = f"{exc.__class__.__name__}: {str(exc)[:300]}"
     failures = thread["failures"] + 1
     delay = min(svc.settings.retry_base_seconds * 2 ** (failures - 1), MAX_RETRY_DELAY)
+    retry = failures <= MAX_AUTO_RETRIES and not isinstance(exc, MailboxDisconnected)
+    if not retry and not isinstance(exc, MailboxDisconnected):
+        reason = f"{reason} (tried {failures} times; press Resume to try again)"
     async with svc.pool.connection() as conn:
-        await threads.update(conn, thread_id=thread["id"], status="paused", park_reason=reason, failures=failures)
+        cur = await conn.execute(
+            "UPDATE threads SET status = 'paused', park_reason = %s, failures = %s, updated_at = now()"
+            " WHERE id = %s AND status <> 'closed' RETURNING id", (reason, failures, thread["id"]))
+        if await cur.fetchone() is None:
+            return  # stopped meanwhile: nothing to retry
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="parked",
-                            summary=f"Parked: {reason}", detail={"failures": failures, "retry_in_seconds": delay},
-                            actor="system")
-    if isinstance(exc, MailboxDisconnected):
-        return  # no retry loop: reconnecting Gmail resumes the thread
+                            summary=f"Parked: {reason}", actor="system",
+                            detail={"failures": failures, "retry_in_seconds": delay if retry else None})
+    if not retry:
+        return  # no retry loop: reconnecting Gmail, the user's Resume or the next start continues it
     from agent.jobs import defer_resume
 
     await defer_resume(svc.jobs, thread_id=thread["id"], event={"type": "retry"}, delay_seconds=delay,
                        queueing_lock=f"retry:{thread['id']}")
+
+
+async def requeue_parked(svc: Services) -> int:
+    """At startup: parked threads get one retry now (e.g. the model was configured before this start)."""
+    from agent.jobs import defer_resume
+
+    async with svc.pool.connection() as conn:
+        cur = await conn.execute("SELECT id FROM threads WHERE status = 'paused' AND park_reason IS NOT NULL")
+        ids = [row["id"] for row in await cur.fetchall()]
+    for thread_id in ids:
+        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": "retry"}, queueing_lock=f"retry:{thread_id}")
+    return len(ids)
 
 
 async def _pending_stimulus(svc: Services, thread_id: UUID, wait: dict[str, Any]) -> dict[str, Any] | None:
@@ -126,12 +149,12 @@ async def _pending_stimulus(svc: Services, thread_id: UUID, wait: dict[str, Any]
         if wait["kind"] in ("reply", "approval", "send_slot") and await messages.unprocessed_inbound(
                 conn, thread_id=thread_id):
             return {"type": "reply"}
-        if wait["kind"] == "send_slot":
-            cur = await conn.execute("SELECT 1 FROM send_queue WHERE wait_id = %s AND thread_id = %s"
-                                     " AND dispatched_at IS NOT NULL", (wait["wait_id"], thread_id))
-            if await cur.fetchone():
-                return {"type": "send_slot", "wait_id": wait["wait_id"]}
         thread = await threads.get_any(conn, thread_id=thread_id)
+        # A slot that came while paused is not used now: the email goes through window, cap and spacing again.
+        replanned = wait["kind"] == "send_slot" and await queue.replan(conn, thread_id=thread_id,
+                                                                       wait_id=wait["wait_id"])
+    if replanned:
+        await defer_dispatch(svc.jobs, user_id=thread["user_id"])
     due = thread["follow_up_due_at"]
     if wait["kind"] == "reply" and due is not None and due <= svc.clock():
         return {"type": "followup_due", "wait_id": wait["wait_id"]}

@@ -104,7 +104,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     try:
         if migrate:
             await db.apply_migrations(conninfo)
-        pool = db.open_pool(conninfo)
+        # Each running job may hold one connection for its thread lock and use another: size for that.
+        pool = db.open_pool(conninfo, max_size=max(10, 2 * settings.worker_concurrency + 4))
         saver_pool = AsyncConnectionPool(
             conninfo, min_size=1, max_size=5, open=False,
             kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},

@@ -38,9 +38,9 @@ def after_schedule(state: ThreadState) -> str:
 
 
 def after_send(state: ThreadState) -> str:
-    """Back to waiting, back to the human who wrote it, or closed (suppressed, stopped)."""
+    """Back to waiting, back to the human who wrote it, to a reply that came first, or closed."""
     route = state.get("route")
-    return {"human": "human", "close": "close", "closed": END}.get(route or "", "wait")
+    return {"human": "human", "close": "close", "closed": END, "read": "read"}.get(route or "", "wait")
 
 
 def after_wait(state: ThreadState) -> str:
@@ -73,7 +73,7 @@ def build() -> StateGraph:
         g.add_edge(composer, "review")
     g.add_conditional_edges("review", after_review, ["schedule", "human", "read", *COMPOSER.values()])
     g.add_conditional_edges("schedule", after_schedule, ["send", "escalate", "read", "human"])
-    g.add_conditional_edges("send", after_send, ["wait", "human", "close", END])
+    g.add_conditional_edges("send", after_send, ["wait", "human", "close", "read", END])
     g.add_conditional_edges("wait", after_wait, ["read", "follow_up", "human", "close"])
     g.add_edge("read", "decide")
     g.add_conditional_edges("decide", after_decide, ["respond", "close", "wait", "escalate"])

@@ -53,7 +53,7 @@ CREATE TABLE threads (
     park_reason text,              -- why the system parked it (model or transport failure); NULL when not parked
     failures integer NOT NULL DEFAULT 0,
     wait_id text,                  -- the interrupt the graph is waiting in, NULL while running or closed
-    wait_kind text,                -- reply | approval | human | paused
+    wait_kind text,                -- reply | approval | human | send_slot
     pending_draft jsonb,           -- the draft waiting for approval
     follow_up_due_at timestamptz,
     subject text,                  -- subject of the first email; replies use "Re: " + it

@@ -14,22 +14,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from agent.config import Settings
 from agent.google.pubsub import MailListeners
 from agent.keyring import load_keyring
-from agent.services import Services, open_services
+from agent.services import open_services
+from agent.worker import run as worker_run
 from server import errors
 from server.routes import assistants, auth, health, pages, threads, webhooks
 from server.routes import settings as settings_routes
 from server.routes import suppressions, unsubscribe
 
 log = logging.getLogger(__name__)
-
-
-async def run_worker(services: Services) -> None:
-    """Run procrastinate's worker inside this process until cancelled."""
-    await services.jobs.run_worker_async(
-        install_signal_handlers=False, concurrency=services.settings.worker_concurrency,
-        additional_context={"services": services},
-        fetch_job_polling_interval=services.settings.job_poll_seconds, name="in-process", shutdown_graceful_timeout=10,
-    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,7 +31,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings) as services:
             app.state.services = services
-            worker = asyncio.create_task(run_worker(services)) if settings.worker_in_process else None
+            worker = None
+            if settings.worker_in_process:
+                worker = asyncio.create_task(worker_run(services, name="in-process", install_signal_handlers=False))
             listeners = MailListeners(services)
             await listeners.start()
             if not services.llm.configured:

@@ -33,17 +33,15 @@ def serve(args: argparse.Namespace) -> None:
 
 
 async def _worker(settings: Settings) -> None:
-    from agent.services import open_services
-
     from agent.google.pubsub import MailListeners
+    from agent.services import open_services
+    from agent.worker import run as worker_run
 
     async with open_services(settings) as services:
         listeners = MailListeners(services)
         await listeners.start()
         try:
-            await services.jobs.run_worker_async(concurrency=settings.worker_concurrency,
-                                                 additional_context={"services": services},
-                                                 fetch_job_polling_interval=settings.job_poll_seconds, name="worker")
+            await worker_run(services, name="worker", install_signal_handlers=True)
         finally:
             await listeners.stop()
 

@@ -21,9 +21,14 @@ def test_rules_decide_without_the_model() -> None:
     assert precheck([{"text": "hi", "bounce": "mailer-daemon sender"}], suppressed_reason=None)["intent"] == "bounce"
     assert precheck([{"text": "x", "auto_reply": "Auto-Submitted: auto-replied"}],
                     suppressed_reason=None)["intent"] == "auto_reply"
-    for text in ("Please unsubscribe me", "Stop emailing me.", "Отпишите меня, пожалуйста", "remove me from this"):
+    for text in ("Please unsubscribe me", "Stop emailing me.", "Отпишите меня, пожалуйста",
+                 "Remove me from your list."):
         assert precheck([{"text": text}], suppressed_reason=None)["intent"] == "unsubscribe", text
-    assert precheck([{"text": "Tell me more about pricing"}], suppressed_reason=None) is None
+    for text in ("Tell me more about pricing", "Can I opt out of the annual plan?", "Remove me from CC, add Jane."):
+        assert precheck([{"text": text}], suppressed_reason=None) is None, "left to the model: " + text
+    colleague = precheck([{"text": "unsubscribe", "from_addr": "boss@acme.io"}], suppressed_reason=None,
+                         recipient="ann@acme.io")
+    assert colleague["intent"] == "unclear" and "boss@acme.io" in colleague["reason"], "a third party decides nothing"
     assert precheck([{"text": "Tell me more"}], suppressed_reason="manual")["intent"] == "unsubscribe"
 
 

@@ -23,7 +23,7 @@ PENDING_SQL = """
 SELECT q.thread_id, q.step, q.kind, q.priority, q.wait_id, q.enqueued_at, t.recipient_timezone,
        a.send_days, a.send_start, a.send_end, a.timezone
 FROM send_queue q JOIN threads t ON t.id = q.thread_id JOIN assistants a ON a.id = t.assistant_id
-WHERE q.user_id = %s AND q.dispatched_at IS NULL AND t.status <> 'closed'
+WHERE q.user_id = %s AND q.dispatched_at IS NULL AND t.status NOT IN ('closed', 'paused')
 ORDER BY q.priority, q.enqueued_at, q.thread_id
 """
 
@@ -54,6 +54,14 @@ async def enqueue(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, step
         " ON CONFLICT (thread_id, step) DO NOTHING",
         (thread_id, step, user_id, kind, PRIORITY[kind], wait_id),
     )
+
+
+async def replan(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> bool:
+    """Put a released but unsent email back in line (its thread was paused): True when there was one."""
+    cur = await conn.execute(
+        "UPDATE send_queue SET dispatched_at = NULL WHERE thread_id = %s AND wait_id = %s"
+        " AND dispatched_at IS NOT NULL RETURNING user_id", (thread_id, wait_id))
+    return await cur.fetchone() is not None
 
 
 async def withdraw(conn: AsyncConnection, *, thread_id: UUID, step: int) -> None:

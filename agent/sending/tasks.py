@@ -19,7 +19,8 @@ DISPATCH = "ea:dispatch_sends"
 
 def register(app: procrastinate.App) -> None:
     """Add the dispatcher and its sweep to a procrastinate app."""
-    app.task(name=DISPATCH, pass_context=True)(dispatch_sends)
+    app.task(name=DISPATCH, pass_context=True, retry=procrastinate.RetryStrategy(max_attempts=5, exponential_wait=2))(
+        dispatch_sends)
     app.periodic(cron="* * * * *", periodic_id="dispatch_sweep")(
         app.task(name="ea:dispatch_sweep", pass_context=True, queueing_lock="dispatch_sweep")(dispatch_sweep)
     )
@@ -56,10 +57,21 @@ async def dispatch_sends(context: procrastinate.JobContext, *, user_id: str) -> 
 
 
 async def dispatch_sweep(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Safety net: every mailbox with queued email gets a pass (e.g. after a crash between queue and kick)."""
+    """Safety net: mailboxes with queued email get a pass; a released email whose resume was lost is re-delivered."""
+    from agent.jobs import defer_resume
+
     svc: Services = context.additional_context["services"]
     async with svc.pool.connection() as conn:
-        cur = await conn.execute("SELECT DISTINCT user_id FROM send_queue WHERE dispatched_at IS NULL")
+        cur = await conn.execute(
+            "SELECT DISTINCT q.user_id FROM send_queue q JOIN threads t ON t.id = q.thread_id"
+            " WHERE q.dispatched_at IS NULL AND t.status NOT IN ('closed', 'paused')")
         users = [row["user_id"] for row in await cur.fetchall()]
+        cur = await conn.execute(
+            "SELECT q.thread_id, q.wait_id FROM send_queue q JOIN threads t ON t.id = q.thread_id"
+            " WHERE q.dispatched_at < now() - interval '2 minutes' AND t.wait_id = q.wait_id AND t.status = 'active'")
+        released = await cur.fetchall()
     for user_id in users:
         await defer_dispatch(svc.jobs, user_id=user_id)
+    for row in released:
+        await defer_resume(svc.jobs, thread_id=row["thread_id"], event={"type": "send_slot", "wait_id": row["wait_id"]},
+                           queueing_lock=f"slot:{row['thread_id']}:{row['wait_id']}")

@@ -76,8 +76,11 @@ async def wait_for(
         thread = await threads.get_any(conn, thread_id=thread_uuid(state))
         first_time = thread["wait_id"] != wait_id
         if first_time:
-            status = thread["status"] if thread["status"] in ("paused", "closed") else WAIT_STATUS[kind]
-            await threads.update(conn, thread_id=thread["id"], status=status, wait_id=wait_id, wait_kind=kind)
+            # A pause or stop that lands meanwhile keeps its status (conditional in SQL, not read-then-write).
+            await conn.execute(
+                "UPDATE threads SET wait_id = %s, wait_kind = %s, updated_at = now(), status = CASE WHEN status"
+                " IN ('paused', 'closed') THEN status ELSE %s END WHERE id = %s",
+                (wait_id, kind, WAIT_STATUS[kind], thread["id"]))
             if enter is not None:
                 await enter(conn, wait_id)
     if first_time and entered is not None:

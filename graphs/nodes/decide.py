@@ -43,7 +43,7 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
         suppressed = await suppressions.reason_for(conn, user_id=thread["user_id"], email=thread["recipient_email"])
     if not replies:
         return {"route": "wait", "inbound_ids": []}
-    decision = precheck(replies, suppressed_reason=suppressed)
+    decision = precheck(replies, suppressed_reason=suppressed, recipient=thread["recipient_email"])
     model = None
     if decision and decision["intent"] == "auto_reply" and any(is_out_of_office(r["subject"]) for r in replies):
         decision, model = await _away_until(runtime, replies, decision)

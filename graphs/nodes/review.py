@@ -20,7 +20,9 @@ async def review(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     """Wait for approve / edit / reject / regenerate when the draft needs the user's approval."""
     draft = state["draft"]
     thread, persona = await load(runtime, state)
-    if not persona.autonomy.needs_review(draft["kind"]):
+    entered = thread["wait_id"] == f"approval-{state.get('wait_seq', 0) + 1}"
+    if not entered and not persona.autonomy.needs_review(draft["kind"]):
+        # Decided once, on entry: a persona switched to autonomous later must not approve a waiting draft.
         return {"event": {"type": "approve", "auto": True}}
 
     async def enter(conn: AsyncConnection, wait_id: str) -> None:

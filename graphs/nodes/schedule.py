@@ -6,6 +6,7 @@ from langgraph.runtime import Runtime
 from psycopg import AsyncConnection
 
 from agent.sending import queue
+from agent.threads import messages
 from graphs.context import Context
 from graphs.nodes.common import load, thread_uuid, wait_for
 from graphs.state import ThreadState
@@ -31,6 +32,10 @@ async def schedule(state: ThreadState, runtime: Runtime[Context]) -> ThreadState
     event, seq = await wait_for(runtime, state, kind="send_slot", payload={"step": step}, enter=enter,
                                 entered=entered)
     kind = event.get("type", "")
+    if kind == "send_slot":
+        async with runtime.context.pool.connection() as conn:
+            if await messages.unprocessed_inbound(conn, thread_id=thread_uuid(state)):
+                kind = "reply"  # they wrote while this waited: read them first, this email is withdrawn
     update: ThreadState = {"event": event, "wait_seq": seq, "route": ROUTES.get(kind, "send")}
     if kind != "send_slot":
         async with runtime.context.pool.connection() as conn:

@@ -7,12 +7,23 @@ from langgraph.runtime import Runtime
 from agent.mail import outbox
 from agent.threads import messages
 from graphs.context import Context
-from graphs.nodes.common import load, thread_uuid
+from graphs.nodes.common import load, record, thread_uuid
 from graphs.state import ThreadState
 
 
 class ThreadHeld(RuntimeError):
     """The user paused the thread while it was working; sending waits for resume."""
+
+
+async def _reply_came_first(runtime: Runtime[Context], state: ThreadState, step: int) -> bool:
+    """An unread reply exists and this step was never attempted (an attempted one must be reconciled, not dropped)."""
+    async with runtime.context.pool.connection() as conn:
+        cur = await conn.execute("SELECT attempts FROM outbox WHERE thread_id = %s AND step = %s",
+                                 (thread_uuid(state), step))
+        row = await cur.fetchone()
+        if row is not None and row["attempts"] > 0:
+            return False
+        return bool(await messages.unprocessed_inbound(conn, thread_id=thread_uuid(state)))
 
 
 async def send(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
@@ -24,6 +35,11 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     if thread["status"] == "paused" and not thread["park_reason"]:
         raise ThreadHeld("paused by the user before sending")
     step = state.get("step", 0) + 1
+    if draft["author"] == "assistant" and await _reply_came_first(runtime, state, step):
+        await record(runtime, state, "draft_dropped", "A reply arrived before this email went out; it was not "
+                     "sent and the assistant reads the reply first.", detail={"step": step, "kind": draft["kind"]},
+                     dedupe_key=f"dropped:{step}")
+        return {"draft": None, "route": "read"}
     result = await outbox.send_step(
         runtime.context.pool, runtime.context.transport, thread_id=thread["id"], step=step, kind=draft["kind"],
         author=draft["author"], subject=draft["subject"], text=draft["text"], sender=runtime.context.sender,

@@ -30,10 +30,11 @@ ROUTES = {"reply": "read", "followup_due": "follow_up", "takeover": "human"}
 async def wait(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     """Interrupt until a reply, the follow-up timer or a human command; read waiting replies first."""
     seq = state.get("wait_seq", 0) + 1
-    async with runtime.context.pool.connection() as conn:
-        if await messages.unprocessed_inbound(conn, thread_id=thread_uuid(state)):
-            return {"event": {"type": "reply"}, "wait_seq": seq, "route": "read"}
     thread, persona = await load(runtime, state)
+    if thread["wait_id"] != f"reply-{seq}":  # on entry only: once waiting, the event decides (e.g. a takeover)
+        async with runtime.context.pool.connection() as conn:
+            if await messages.unprocessed_inbound(conn, thread_id=thread_uuid(state)):
+                return {"event": {"type": "reply"}, "wait_seq": seq, "route": "read"}
     due = runtime.context.clock() + timedelta(days=persona.follow_up_days)
     if state.get("resume_after"):
         due = max(first_working_day_after(date.fromisoformat(state["resume_after"]), persona),
