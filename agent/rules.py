@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# Opt-out phrasings specific enough to act on without the model; anything vaguer ("can I opt out of the
-# annual plan?", "remove me from CC") is left to the classifier.
+# Opt-out phrasings specific enough to act on without the model. Questions ("can I opt out of the annual
+# plan?") and "remove me from CC"-style requests are left to the classifier.
 UNSUBSCRIBE = re.compile(
-    r"\b(unsubscribe( me)?|remove me from (your|this|the) (list|mailing|emails?)|take me off (your|this|the) list|"
-    r"stop (e-?mailing|contacting|writing to) me|do not (e-?mail|contact|write to) me|"
-    r"don'?t (e-?mail|contact|write to) me|opt me out)\b|отпишите|не пишите мне|удалите меня из (рассылки|списка)|"
+    r"\b(unsubscribe( me)?|remove me(?! from (the )?(cc|copy|thread|call|meeting|invite))|"
+    r"take me off (your|this|the) list|stop (e-?mailing|contacting|writing to) me|"
+    r"do not (e-?mail|contact|write to) me|don'?t (e-?mail|contact|write to) me|opt[- ]?(me )?out)\b|"
+    r"отпишите|не пишите мне|удалите меня из (рассылки|списка)|"
     r"abmelden|désabonnez|darme de baja",
     re.IGNORECASE,
 )

@@ -16,7 +16,7 @@ from agent.google.pubsub import MailListeners
 from agent.keyring import load_keyring
 from agent.services import open_services
 from agent.worker import run as worker_run
-from server import errors
+from server import errors, security
 from server.routes import assistants, auth, health, pages, threads, webhooks
 from server.routes import settings as settings_routes
 from server.routes import suppressions, unsubscribe
@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(SessionMiddleware, secret_key=keyring.session_secret, session_cookie="ea_session",
                        same_site="lax", https_only=settings.base_url.startswith("https://"), max_age=14 * 24 * 3600)
     errors.install(app)
+    security.install(app, settings)
     app.include_router(health.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
