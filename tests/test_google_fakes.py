@@ -328,6 +328,25 @@ def test_injected_429_then_num_retries_succeeds(alice_api, gmail: FakeGmail) -> 
     assert [r["status"] for r in gmail.requests] == [429, 429, 429, 200]
 
 
+def test_injected_error_after_store_keeps_the_send_and_deleted_messages_404(alice_api, gmail: FakeGmail) -> None:
+    gmail.inject_errors(503, 1, path_contains="/messages/send", after_store=True)
+    with pytest.raises(HttpError) as err:
+        alice_api.users().messages().send(userId="me", body={"raw": raw_of(outgoing())}).execute()
+    assert err.value.status_code == 503
+    [stored] = gmail.messages(ALICE, "SENT")
+    hit = alice_api.users().messages().list(userId="me", q="rfc822msgid:<out-1@assistant.example> in:sent").execute()
+    assert hit["messages"] == [{"id": stored.id, "threadId": stored.thread_id}]
+    start = alice_api.users().getProfile(userId="me").execute()["historyId"]
+    reply_id = gmail.deliver(ALICE, reply_bytes("<out-1@assistant.example>"))
+    gmail.delete(ALICE, reply_id)
+    history = alice_api.users().history().list(userId="me", startHistoryId=start).execute()
+    assert [r["messagesAdded"][0]["message"]["id"] for r in history["history"]] == [reply_id]
+    with pytest.raises(HttpError) as err:
+        alice_api.users().messages().get(userId="me", id=reply_id).execute()
+    assert err.value.status_code == 404
+    assert [r["status"] for r in gmail.requests] == [503, 200, 200, 200, 404]
+
+
 def test_expired_access_token_is_refreshed_by_google_auth(oidc: FakeGoogleOIDC, gmail: FakeGmail) -> None:
     stale = oidc.access_token_for(ALICE, [READ])
     oidc.expire_access_tokens(ALICE)

@@ -141,3 +141,68 @@ def test_the_model_reads_only_new_text_and_automated_mail_is_not_answered(
     assert bounce["messages"][1]["bounce"] and ooo["messages"][1]["auto_reply"]
     assert any(e["kind"] == "decision" and e["detail"]["intent"] == "bounce" for e in bounce["events"])
     assert len(google.gmail.sent(ALICE)) == 5 + 3, "automated mail gets no answer"
+
+
+def test_a_message_gone_before_it_is_read_does_not_block_the_sync(google: GoogleWorld, google_server: ServerProcess,
+                                                                  database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid, first = _first_email(google, alice, "bob@example.org")
+    cursor = query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"]
+    in_thread = google.reply(ALICE, first, "Sorry, wrong message.")
+    unrelated = google.gmail.deliver(ALICE, b"From: x@example.net\r\nTo: alice@example.com\r\nSubject: hi\r\n\r\n.\r\n")
+    google.gmail.delete(ALICE, in_thread)
+    google.gmail.delete(ALICE, unrelated)
+    google.reply(ALICE, first, "Does it work offline?")
+    after_reply = google.gmail.history_id(ALICE)
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+
+    t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3 and t["status"] == "waiting", what="the answer")
+    assert t["messages"][1]["text"] == "Does it work offline?"
+    gone = [r for r in google.gmail.requests
+            if r["path"].endswith((f"/messages/{in_thread}", f"/messages/{unrelated}"))]
+    assert {(r["path"].rsplit("/", 1)[1], r["status"]) for r in gone} == {(in_thread, 404), (unrelated, 404)}
+    new_cursor = query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"]
+    assert new_cursor >= after_reply > cursor, "the cursor moved past the gone messages"
+    assert google.push(google_server, ALICE, after_reply).json()["status"] == "up_to_date"
+    log = google_server.log()
+    assert f"message {in_thread} is gone" in log and f"message {unrelated} is gone" in log
+    assert len(google.gmail.sent(ALICE)) == 2
+
+
+def test_an_unreadable_message_is_recorded_and_the_next_reply_answered(google: GoogleWorld,
+                                                                        google_server: ServerProcess,
+                                                                        database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid, first = _first_email(google, alice, "bob@example.org")
+    bad = google.reply(ALICE, first, "This one Gmail will not hand over.")
+    google.gmail.inject_errors(400, 1, path_contains=f"/messages/{bad}", reason="invalidArgument")
+    google.reply(ALICE, first, "Can I pay yearly?")
+    after_reply = google.gmail.history_id(ALICE)
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+
+    t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3 and t["status"] == "waiting", what="the answer")
+    assert t["messages"][1]["text"] == "Can I pay yearly?"
+    [failed] = [e for e in t["events"] if e["kind"] == "receive_failed"]
+    assert failed["detail"]["provider_message_id"] == bad and "HTTP 400" in failed["detail"]["error"]
+    assert query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"] >= after_reply
+    assert f"message {bad} could not be read; skipped" in google_server.log()
+
+
+def test_an_outage_while_reading_a_message_keeps_the_cursor_and_retries(google: GoogleWorld,
+                                                                        google_server: ServerProcess,
+                                                                        database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid, first = _first_email(google, alice, "bob@example.org")
+    cursor = query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"]
+    reply = google.reply(ALICE, first, "Is support included?")
+    google.gmail.inject_errors(503, 6, path_contains=f"/messages/{reply}")  # every retry of one sync run
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+
+    t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3, what="the answer after the retried sync",
+                    timeout=60)
+    assert t["messages"][1]["text"] == "Is support included?"
+    reads = [r["status"] for r in google.gmail.requests if r["path"].endswith(f"/messages/{reply}")]
+    assert reads[:7] == [503] * 6 + [200], "the failed run gave up on the message, the retried run read it"
+    history = [r for r in google.gmail.requests if r["path"].endswith("/history")]
+    assert [r["query"]["startHistoryId"] for r in history[-2:]] == [[str(cursor)]] * 2, "the cursor stayed put"
+    assert not [e for e in t["events"] if e["kind"] == "receive_failed"]

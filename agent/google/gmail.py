@@ -33,6 +33,10 @@ class GmailNotFound(TransportError):
     """Gmail answered 404 (e.g. an expired history cursor)."""
 
 
+class GmailUnavailable(TransportError):
+    """Gmail kept failing transiently (429, 5xx, network, token refresh) after every retry: try again later."""
+
+
 def _reason(exc: HttpError) -> str:
     details = getattr(exc, "error_details", None)
     if isinstance(details, list) and details and isinstance(details[0], dict):
@@ -82,8 +86,9 @@ class GmailTransport:
         http = google_auth_httplib2.AuthorizedHttp(self._creds, http=httplib2.Http(timeout=HTTP_TIMEOUT))
         return request.execute(http=http)
 
-    async def call(self, make: Callable[[Any], Any], *, what: str) -> Any:
-        """Run one Gmail API request in a thread, retrying transient failures with exponential backoff."""
+    async def call(self, make: Callable[[Any], Any], *, what: str,
+                   before_retry: Callable[[], Awaitable[Any]] | None = None) -> Any:
+        """Run one Gmail API request in a thread, retrying transient failures with backoff; before_retry may end it."""
         if self._disconnected or self._creds is None:
             raise MailboxDisconnected(self._disconnected or disconnected_reason("Gmail is not connected"))
         retrying = AsyncRetrying(
@@ -95,13 +100,17 @@ class GmailTransport:
         try:
             async for attempt in retrying:
                 with attempt:
+                    if before_retry is not None and attempt.retry_state.attempt_number > 1:
+                        done = await before_retry()
+                        if done is not None:
+                            return done
                     return await asyncio.to_thread(self._execute, make)
         except RefreshError as exc:
             if "invalid_grant" in str(exc) or "unauthorized_client" in str(exc):
                 why = "Google no longer accepts the stored permission (revoked or expired)"
                 await self._on_revoked(why)
                 raise MailboxDisconnected(disconnected_reason(why)) from exc
-            raise TransportError(f"Gmail {what}: could not refresh the access token ({_describe(exc)})") from exc
+            raise GmailUnavailable(f"Gmail {what}: could not refresh the access token ({_describe(exc)})") from exc
         except HttpError as exc:
             if exc.status_code == 404:
                 raise GmailNotFound(f"Gmail {what}: not found") from exc
@@ -109,18 +118,33 @@ class GmailTransport:
                 why = "Gmail permissions are missing (send and read are both needed)"
                 await self._on_revoked(why)
                 raise MailboxDisconnected(disconnected_reason(why)) from exc
-            raise TransportError(f"Gmail {what} failed: {_describe(exc)}") from exc
+            error = GmailUnavailable if is_transient(exc) else TransportError
+            raise error(f"Gmail {what} failed: {_describe(exc)}") from exc
         except (OSError, httplib2.HttpLib2Error, AuthTransportError) as exc:
-            raise TransportError(f"Gmail {what}: network failure ({_describe(exc)})") from exc
+            raise GmailUnavailable(f"Gmail {what}: network failure ({_describe(exc)})") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     # ---- MailTransport ------------------------------------------------------------------------
     async def send(self, msg: OutgoingMessage) -> SentMessage:
-        """Send in the Gmail thread when one is known; the Message-ID is ours."""
+        """Send in the Gmail thread when one is known; a retry first looks the Message-ID up, never re-posts blindly."""
         body: dict[str, Any] = {"raw": base64.urlsafe_b64encode(build_message(msg)).decode()}
         if msg.provider_thread_id:
             body["threadId"] = msg.provider_thread_id
-        sent = await self.call(lambda u: u.messages().send(userId="me", body=body), what="send")
+
+        async def already_sent() -> SentMessage | None:
+            """messages.send is not idempotent: a failed attempt (timeout, 5xx) may have been stored anyway."""
+            found = await self.find_sent(msg.message_id)
+            if found is not None:
+                log.info("Gmail send: the failed attempt was delivered (%s found in sent mail); not sending again",
+                         found.provider_message_id)
+            else:
+                log.info("Gmail send: the failed attempt is not in sent mail; sending again")
+            return found
+
+        sent = await self.call(lambda u: u.messages().send(userId="me", body=body), what="send",
+                               before_retry=already_sent)
+        if isinstance(sent, SentMessage):
+            return sent
         return SentMessage(provider_message_id=sent["id"], provider_thread_id=sent["threadId"],
                            message_id=msg.message_id)
 

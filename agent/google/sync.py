@@ -9,8 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import psycopg
+from procrastinate.exceptions import ConnectorException
+
+from agent.events import service as events
 from agent.google import mailboxes
-from agent.google.gmail import GmailNotFound, GmailTransport
+from agent.google.gmail import GmailNotFound, GmailTransport, GmailUnavailable
 from agent.mail import inbound
 from agent.mail.transport import MailboxDisconnected
 from agent.threads import messages
@@ -24,6 +28,9 @@ SKIP_LABELS = {"DRAFT", "SENT", "SPAM", "TRASH"}
 RESYNC_DAYS = 7
 RESYNC_MAX_MESSAGES = 500
 _MSGID = re.compile(r"<[^<>\s]+>")
+# Gmail or the database is out, not the message: the whole sync fails and is retried from the same cursor.
+OUTAGES = (GmailUnavailable, MailboxDisconnected, psycopg.OperationalError, psycopg.InterfaceError,
+           ConnectorException)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,7 @@ class SyncResult:
     outcome: str
     seen: int = 0
     received: int = 0
+    skipped: int = 0
 
 
 async def sync_mailbox(svc: Services, *, mailbox_id: UUID) -> SyncResult:
@@ -66,20 +74,22 @@ async def _sync(svc: Services, mailbox_id: UUID) -> SyncResult:
                         mailbox_id, mailbox["history_id"], RESYNC_DAYS)
             found, cursor = await _resync(transport, mailbox)
             outcome = "resynced"
-        received = 0
+        received = skipped = 0
         for message_id, thread_hint, labels in found:
             if labels & SKIP_LABELS:
                 continue
-            if await _receive_one(svc, transport, mailbox, message_id, thread_hint):
-                received += 1
+            got = await _receive_safely(svc, transport, mailbox, message_id, thread_hint)
+            received += got is True
+            skipped += got is None
     except MailboxDisconnected as exc:
         log.warning("mailbox %s cannot sync: %s", mailbox_id, exc)
         return SyncResult("disconnected")
     async with svc.pool.connection() as conn:
         await mailboxes.advance_cursor(conn, mailbox_id=mailbox_id, history_id=cursor)
     if found:
-        log.info("mailbox %s %s: %d new message(s), %d stored", mailbox_id, outcome, len(found), received)
-    return SyncResult(outcome, len(found), received)
+        log.info("mailbox %s %s: %d new message(s), %d stored, %d skipped", mailbox_id, outcome, len(found),
+                 received, skipped)
+    return SyncResult(outcome, len(found), received, skipped)
 
 
 async def _history(transport: GmailTransport, start: int) -> tuple[list[tuple[str, str, set[str]]], int]:
@@ -118,32 +128,68 @@ async def _resync(transport: GmailTransport, mailbox: dict[str, Any]) -> tuple[l
     return list(reversed(found[:RESYNC_MAX_MESSAGES])), cursor
 
 
-async def _receive_one(svc: Services, transport: GmailTransport, mailbox: dict[str, Any], message_id: str,
-                       thread_hint: str) -> bool:
-    """Store one message if it belongs to a thread; the body of unrelated mail is never downloaded."""
+async def _receive_safely(svc: Services, transport: GmailTransport, mailbox: dict[str, Any], message_id: str,
+                          thread_hint: str) -> bool | None:
+    """_receive_one for one message of a sync; a gone or unreadable message is logged and skipped (None)."""
+    thread_id: UUID | None = None
+    try:
+        thread_id = await _thread_of(svc, transport, mailbox, message_id, thread_hint)
+        return thread_id is not None and await _receive_one(svc, transport, mailbox, message_id)
+    except GmailNotFound:
+        log.warning("mailbox %s: message %s is gone (deleted since it was listed); skipped", mailbox["id"], message_id)
+        return None
+    except OUTAGES:
+        raise
+    except Exception as exc:  # one bad message must not hold back the cursor, and with it every later reply
+        log.exception("mailbox %s: message %s could not be read; skipped so the mailbox keeps syncing",
+                      mailbox["id"], message_id)
+        if thread_id is not None:
+            async with svc.pool.connection() as conn:
+                await events.record(conn, user_id=mailbox["user_id"], thread_id=thread_id, kind="receive_failed",
+                                    actor="system", summary="A message in this conversation could not be read and "
+                                    "was skipped; open it in Gmail.",
+                                    detail={"provider_message_id": message_id, "error": _describe(exc)},
+                                    dedupe_key=f"receive_failed:{message_id}")
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    """A short description of a per-message failure for the event trail."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+async def _thread_of(svc: Services, transport: GmailTransport, mailbox: dict[str, Any], message_id: str,
+                     thread_hint: str) -> UUID | None:
+    """The thread a new message belongs to (None: stored already, or unrelated mail, whose body is never read)."""
     user_id = mailbox["user_id"]
     async with svc.pool.connection() as conn:
         cur = await conn.execute(
             "SELECT 1 FROM messages WHERE user_id = %s AND transport = %s AND provider_message_id = %s",
             (user_id, transport.name, message_id))
         if await cur.fetchone():
-            return False
-        known = bool(thread_hint) and await messages.match_thread(
-            conn, user_id=user_id, provider_thread_id=thread_hint, in_reply_to=None, references=())
-    if not known:
-        headers = await transport.headers(message_id)
-        if set(headers["labels"].split()) & SKIP_LABELS:
-            return False
-        refs = tuple(_MSGID.findall(headers.get("references", "")))
-        in_reply_to = next(iter(_MSGID.findall(headers.get("in-reply-to", ""))), None)
-        async with svc.pool.connection() as conn:
-            matched = await messages.match_thread(conn, user_id=user_id, provider_thread_id=headers["threadid"],
-                                                  in_reply_to=in_reply_to, references=refs)
-        if matched is None:
-            log.debug("mailbox %s: message %s belongs to no thread; ignored", mailbox["id"], message_id)
-            return False
+            return None
+        known = await messages.match_thread(conn, user_id=user_id, provider_thread_id=thread_hint, in_reply_to=None,
+                                            references=()) if thread_hint else None
+    if known is not None:
+        return known
+    headers = await transport.headers(message_id)
+    if set(headers["labels"].split()) & SKIP_LABELS:
+        return None
+    refs = tuple(_MSGID.findall(headers.get("references", "")))
+    in_reply_to = next(iter(_MSGID.findall(headers.get("in-reply-to", ""))), None)
+    async with svc.pool.connection() as conn:
+        matched = await messages.match_thread(conn, user_id=user_id, provider_thread_id=headers["threadid"],
+                                              in_reply_to=in_reply_to, references=refs)
+    if matched is None:
+        log.debug("mailbox %s: message %s belongs to no thread; ignored", mailbox["id"], message_id)
+    return matched
+
+
+async def _receive_one(svc: Services, transport: GmailTransport, mailbox: dict[str, Any], message_id: str) -> bool:
+    """Store one message of a known thread, unless it is our own."""
     msg = await transport.fetch(message_id)
     if msg.from_addr and msg.from_addr.lower() == mailbox["email"].lower():
         log.debug("mailbox %s: message %s is our own; ignored", mailbox["id"], message_id)
         return False
-    return (await inbound.receive(svc, user_id=user_id, transport=transport, provider_message_id=message_id)).new
+    return (await inbound.receive(svc, user_id=mailbox["user_id"], transport=transport,
+                                  provider_message_id=message_id)).new

@@ -138,12 +138,14 @@ class FakeServer:
         self.stop()
 
     def inject_errors(
-        self, status: int, count: int = 1, path_contains: str = "", *, reason: str | None = None, retry_after: int = 1
+        self, status: int, count: int = 1, path_contains: str = "", *, reason: str | None = None, retry_after: int = 1,
+        after_store: bool = False,
     ) -> None:
-        """Answer the next `count` requests whose path contains `path_contains` with a Google-style error."""
+        """Answer the next `count` matching requests with a Google-style error (after_store: do the request first)."""
         with self._lock:
             self._injected.append(
-                {"status": status, "count": count, "path": path_contains, "reason": reason, "retry_after": retry_after}
+                {"status": status, "count": count, "path": path_contains, "reason": reason, "retry_after": retry_after,
+                 "after_store": after_store}
             )
 
     def _on_start(self) -> None:
@@ -157,7 +159,8 @@ class FakeServer:
         """The body used for injected errors."""
         return google_error(status, reason=reason)
 
-    def _take_injected(self, req: Request) -> Response | None:
+    def _take_injected(self, req: Request) -> tuple[Response, bool] | None:
+        """The injected error for this request and whether it is answered after handling the request."""
         with self._lock:
             for rule in self._injected:
                 if rule["count"] > 0 and rule["path"] in req.path:
@@ -165,18 +168,23 @@ class FakeServer:
                     resp = self._error_response(rule["status"], rule["reason"])
                     if rule["status"] in (429, 503):
                         resp.headers["Retry-After"] = str(rule["retry_after"])
-                    return resp
+                    return resp, rule["after_store"]
             self._injected = [r for r in self._injected if r["count"] > 0]
         return None
 
     def _serve(self, req: Request) -> Response:
-        resp = self._take_injected(req)
+        injected = self._take_injected(req)
+        resp = injected[0] if injected and not injected[1] else None
         if resp is None:
             try:
                 resp = self._handle(req)
             except Exception:  # a bug in the fake must surface as a 500 the test can see
                 logger.exception("%s failed on %s %s", type(self).__name__, req.method, req.path)
                 resp = google_error(500, "fake crashed; see log")
+            if injected:
+                logger.debug("%s did %s %s, then answers the injected %d", type(self).__name__, req.method,
+                             req.path, injected[0].status)
+                resp = injected[0]
         try:
             body: Any = req.json() if req.body and "json" in req.headers.get("content-type", "") else (
                 req.form() if req.body and "form" in req.headers.get("content-type", "") else None

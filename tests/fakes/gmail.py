@@ -105,6 +105,11 @@ class FakeGmail(FakeServer):
         with self._lock:
             return [m for m in self._box(email).messages.values() if label is None or label in m.label_ids]
 
+    def delete(self, email: str, msg_id: str) -> None:
+        """Delete a message for good (its history records stay, so a sync may list it and then get a 404)."""
+        with self._lock:
+            del self._box(email).messages[msg_id]
+
     def history_id(self, email: str) -> int:
         """The mailbox's current historyId."""
         with self._lock:
