@@ -25,7 +25,9 @@ SELECT q.thread_id, q.step, q.kind, q.priority, q.wait_id, q.enqueued_at, t.reci
 FROM send_queue q JOIN threads t ON t.id = q.thread_id JOIN assistants a ON a.id = t.assistant_id
 WHERE q.user_id = %s AND q.dispatched_at IS NULL AND t.status NOT IN ('closed', 'paused')
 ORDER BY q.priority, q.enqueued_at, q.thread_id
+LIMIT %s
 """
+PLAN_DEPTH = 500  # emails planned (and given an estimate) per pass; the rest wait their turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,7 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
     today = now.astimezone(day_tz).replace(hour=0, minute=0, second=0, microsecond=0)
     per_thread = await _sent_since(conn, user_id=user_id, since=today)
     paused = await _check_bounces(conn, user_id=user_id, row=row)
-    pending = [r for r in await (await conn.execute(PENDING_SQL, (user_id,))).fetchall()
+    pending = [r for r in await (await conn.execute(PENDING_SQL, (user_id, PLAN_DEPTH))).fetchall()
                if not (paused and r["kind"] == "first")]
     over = next((r for r in pending if per_thread.get(r["thread_id"], 0) >= row["per_thread_daily_max"]), None)
     if over is not None:
