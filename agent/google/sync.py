@@ -12,6 +12,7 @@ from uuid import UUID
 import psycopg
 from procrastinate.exceptions import ConnectorException
 
+from agent.db import advisory_lock
 from agent.events import service as events
 from agent.google import mailboxes
 from agent.google.gmail import GmailNotFound, GmailTransport, GmailUnavailable
@@ -45,13 +46,8 @@ class SyncResult:
 
 async def sync_mailbox(svc: Services, *, mailbox_id: UUID) -> SyncResult:
     """Read what is new in the mailbox; one run at a time per mailbox (Postgres advisory lock)."""
-    key = f"mailbox:{mailbox_id}"
-    async with svc.pool.connection() as lock_conn:
-        await lock_conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
-        try:
-            return await _sync(svc, mailbox_id)
-        finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+    async with advisory_lock(svc.pool, f"mailbox:{mailbox_id}"):
+        return await _sync(svc, mailbox_id)
 
 
 async def _sync(svc: Services, mailbox_id: UUID) -> SyncResult:
