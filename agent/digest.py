@@ -15,6 +15,7 @@ from agent.events import service as events
 from agent.mail.mime import new_message_id
 from agent.mail.models import OutgoingMessage
 from agent.mail.transport import TransportError
+from agent.sending import settings as sending_settings
 
 if TYPE_CHECKING:
     from agent.services import Services
@@ -46,13 +47,6 @@ async def digest_task(context: procrastinate.JobContext, timestamp: int) -> None
     await send_digests(context.additional_context["services"], now=datetime.fromtimestamp(timestamp, UTC))
 
 
-async def ensure_settings(conn: AsyncConnection, *, user_id: UUID) -> dict[str, Any]:
-    """The user's sending settings row, created with the defaults when missing."""
-    await conn.execute("INSERT INTO sending_settings (user_id) VALUES (%s) ON CONFLICT DO NOTHING", (user_id,))
-    cur = await conn.execute("SELECT * FROM sending_settings WHERE user_id = %s", (user_id,))
-    return await cur.fetchone()
-
-
 async def send_digests(svc: Services, *, now: datetime) -> list[Digest]:
     """Send every digest that is due at `now`; a user whose mailbox fails is retried at the next tick."""
     async with svc.pool.connection() as conn:
@@ -80,7 +74,7 @@ async def send_digest(svc: Services, *, user_id: UUID, now: datetime) -> Digest 
     if transport.name == "sandbox" and not svc.settings.local_mode:
         return None  # no Gmail connected: a digest in the sandbox would reach nobody
     async with svc.pool.connection() as conn:
-        await ensure_settings(conn, user_id=user_id)
+        await sending_settings.get_row(conn, user_id=user_id)  # created with the defaults when missing
         cur = await conn.execute("SELECT * FROM sending_settings WHERE user_id = %s FOR UPDATE", (user_id,))
         row = await cur.fetchone()
         previous = row["last_digest_at"]

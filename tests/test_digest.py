@@ -17,6 +17,7 @@ from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.mail.models import OutgoingMessage, SentMessage
 from agent.mail.transport import TransportError
+from agent.sending import settings as sending_settings
 from agent.services import Services, open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
@@ -74,7 +75,7 @@ async def test_digest_goes_to_the_owner_only_and_not_too_often(settings: Setting
         # Off by default: nothing is sent, however much needs the user.
         assert await digest.send_digests(svc, now=T0) == []
         async with svc.pool.connection() as conn:
-            row = await digest.ensure_settings(conn, user_id=owner)
+            row = await sending_settings.get_row(conn, user_id=owner)
         assert (row["digest_enabled"], row["digest_interval_hours"], row["last_digest_at"]) == (False, 24, None)
         assert _digests(database_url) == []
 
