@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 
 from agent.errors import InvalidInput
 from agent.events import service as events
+from agent.threads import service as threads
 
 EMAIL_COLUMNS = ("email", "e-mail", "email address", "recipient_email", "mail", "address")
 MAX_IMPORT_ROWS = 50_000
@@ -61,8 +62,7 @@ async def close_open_threads(
 ) -> list[UUID]:
     """Close the user's open threads to these addresses, each with an event (summary may name {email})."""
     cur = await conn.execute(
-        "UPDATE threads SET status = 'closed', close_reason = %s, wait_id = NULL, wait_kind = NULL,"
-        " pending_draft = NULL, park_reason = NULL, follow_up_due_at = NULL, updated_at = now()"
+        f"UPDATE threads SET {threads.CLOSED}"
         " WHERE user_id = %s AND lower(recipient_email) = ANY(%s) AND status <> 'closed'"
         " RETURNING id, recipient_email",
         (close_reason, user_id, [e.strip().lower() for e in emails]),

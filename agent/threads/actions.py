@@ -102,8 +102,7 @@ async def stop(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
     async with svc.pool.connection() as conn:
         thread = await threads.get(conn, user_id=user_id, thread_id=thread_id, for_update=True)
         _require(thread, {"active", "waiting", "awaiting_approval", "needs_human", "paused"}, "stop")
-        await threads.update(conn, thread_id=thread_id, status="closed", close_reason="stopped", wait_id=None,
-                             wait_kind=None, pending_draft=None, park_reason=None, follow_up_due_at=None)
+        await threads.close(conn, thread_id=thread_id, reason="stopped")
         await events.record(conn, user_id=user_id, thread_id=thread_id, kind="closed", actor="user",
                             summary="You stopped the thread.", detail={"reason": "stopped"}, dedupe_key="closed")
 

@@ -7,6 +7,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from agent.events import service as events
+from agent.threads import service as threads
 
 TRIGGERS = frozenset({"not_interested", "unsubscribed"})
 CLOSE_REASON = "company_declined"
@@ -61,8 +62,7 @@ async def stop_company(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID,
     if not domain or is_free_mail(domain):
         return []
     cur = await conn.execute(
-        "UPDATE threads SET status = 'closed', close_reason = %s, wait_id = NULL, wait_kind = NULL,"
-        " pending_draft = NULL, park_reason = NULL, follow_up_due_at = NULL, updated_at = now()"
+        f"UPDATE threads SET {threads.CLOSED}"
         " WHERE user_id = %s AND id <> %s AND status <> 'closed' AND lower(split_part(recipient_email, '@', 2)) = %s"
         " RETURNING id, recipient_email",
         (CLOSE_REASON, user_id, thread_id, domain),

@@ -76,6 +76,16 @@ async def update(conn: AsyncConnection, *, thread_id: UUID, **fields: Any) -> No
     await conn.execute(query, {**values, "id": thread_id})
 
 
+# What closing a thread means for its row; the one placeholder is the close reason.
+CLOSED = ("status = 'closed', close_reason = %s, wait_id = NULL, wait_kind = NULL, pending_draft = NULL,"
+          " park_reason = NULL, follow_up_due_at = NULL, updated_at = now()")
+
+
+async def close(conn: AsyncConnection, *, thread_id: UUID, reason: str) -> None:
+    """Close one thread for good with its reason."""
+    await conn.execute(f"UPDATE threads SET {CLOSED} WHERE id = %s", (reason, thread_id))
+
+
 def encode_cursor(created_at: datetime, thread_id: UUID) -> str:
     """An opaque keyset cursor."""
     return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{thread_id}".encode()).decode()

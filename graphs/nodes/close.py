@@ -23,8 +23,7 @@ async def close(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
         if reason in SUPPRESS:
             await suppressions.add(conn, user_id=thread["user_id"], email=thread["recipient_email"],
                                    reason=SUPPRESS[reason], source_thread_id=thread["id"])
-        await threads.update(conn, thread_id=thread["id"], status="closed", close_reason=reason, wait_id=None,
-                             wait_kind=None, pending_draft=None, follow_up_due_at=None)
+        await threads.close(conn, thread_id=thread["id"], reason=reason)
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="closed",
                             summary=f"Thread closed: {reason.replace('_', ' ')}.", detail={"reason": reason},
                             dedupe_key="closed")
