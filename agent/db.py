@@ -137,9 +137,9 @@ async def _apply_procrastinate_schema(conn: psycopg.AsyncConnection, conninfo: s
     row = await cur.fetchone()
     if row and row[0]:
         return
-    from agent.jobs import make_app
+    import procrastinate  # the schema needs no tasks: a bare app, so storage never imports the runtime
 
-    app = make_app(conninfo)
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=1))
     async with app.open_async():
         await app.schema_manager.apply_schema_async()
     log.info("installed procrastinate schema")

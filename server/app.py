@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from agent.config import Settings
-from agent.google.pubsub import MailListeners
+from runtime.google.pubsub import MailListeners
 from agent.keyring import load_keyring
-from agent.services import open_services
-from agent.worker import run as worker_run
+from runtime.services import open_services
+from runtime.worker import run as worker_run
 from server import errors, security
 from server.routes import assistants, auth, health, pages, threads, webhooks
 from server.routes import settings as settings_routes

@@ -33,9 +33,9 @@ def serve(args: argparse.Namespace) -> None:
 
 
 async def _worker(settings: Settings) -> None:
-    from agent.google.pubsub import MailListeners
-    from agent.services import open_services
-    from agent.worker import run as worker_run
+    from runtime.google.pubsub import MailListeners
+    from runtime.services import open_services
+    from runtime.worker import run as worker_run
 
     async with open_services(settings) as services:
         listeners = MailListeners(services)

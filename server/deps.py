@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from psycopg import AsyncConnection
 
 from agent.config import Settings
-from agent.services import Services
+from runtime.services import Services
 
 
 def get_services(request: Request) -> Services:

@@ -11,14 +11,14 @@ from uuid import UUID
 
 import pytest
 
-from agent import digest, jobs, runner
+from runtime import digest, jobs, runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.mail.models import OutgoingMessage, SentMessage
 from agent.mail.transport import TransportError
 from agent.sending import settings as sending_settings
-from agent.services import Services, open_services
+from runtime.services import Services, open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 from tests.support import PERSONA, query

@@ -8,13 +8,13 @@ from uuid import UUID
 
 import pytest
 
-from agent import runner
+from runtime import runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.mail import outbox
 from agent.mail.models import OutgoingMessage, SentMessage
-from agent.services import Services, open_services
+from runtime.services import Services, open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 from tests.support import PERSONA, query

@@ -167,7 +167,7 @@ def test_disconnect_stops_the_watch_revokes_and_parks(google: GoogleWorld, googl
 
 async def test_daily_watch_renewal_keeps_the_cursor(google: GoogleWorld, google_server: ServerProcess,
                                                     database_url: str) -> None:
-    from agent.jobs import make_app
+    from runtime.jobs import make_app
 
     google.sign_in(google_server, ALICE)
     assert len(google.gmail.watch_calls) == 1

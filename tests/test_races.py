@@ -7,12 +7,12 @@ from uuid import UUID
 
 import pytest
 
-from agent import runner
+from runtime import runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields, AssistantUpdate
 from agent.config import Settings
-from agent.mail import inbound
-from agent.services import Services, open_services
+from runtime import inbound
+from runtime.services import Services, open_services
 from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate

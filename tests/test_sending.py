@@ -17,14 +17,14 @@ from uuid import UUID
 import pytest
 from google.oauth2.credentials import Credentials
 
-from agent import runner
+from runtime import runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.google.gmail import GmailTransport
-from agent.mail import inbound
+from runtime import inbound
 from agent.sending import queue
-from agent.services import Services, open_services
+from runtime.services import Services, open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 from tests.fakes.gmail import FakeGmail

@@ -14,7 +14,8 @@ from joserfc.errors import JoseError
 from pydantic import BaseModel
 
 from agent.errors import NotFound
-from agent.google import connect, mailboxes, oauth
+from agent.google import mailboxes, oauth
+from runtime.google import connect
 from server.deps import ConnDep, ServicesDep, SettingsDep, UserIdDep
 
 log = logging.getLogger(__name__)

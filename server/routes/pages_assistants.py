@@ -14,7 +14,7 @@ from starlette.datastructures import FormData
 from agent.assistants import service
 from agent.assistants.models import AssistantFields, AssistantUpdate, Autonomy
 from agent.llm import ModelUnavailable
-from agent.preview import SAMPLE_RECIPIENT, first_email
+from runtime.preview import SAMPLE_RECIPIENT, first_email
 from server import csrf
 from server.i18n import gettext as _
 from server.routes.pages_common import (N_, PageRoute, back, field_errors, flash, form_text, partial, render, services,

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from agent.errors import AppError
 from agent.google import mailboxes
-from agent.services import Services
+from runtime.services import Services
 from agent.users import service as users
 from server import csrf, i18n
 from server.i18n import gettext as _

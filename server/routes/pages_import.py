@@ -14,10 +14,10 @@ from starlette.datastructures import FormData, UploadFile
 
 from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput, NotFound
-from agent.services import Services
+from runtime.services import Services
 from agent.threads import bulk
 from agent.threads.models import ThreadCreate
-from agent.threads.start import start_thread
+from runtime.start import start_thread
 from server import csrf
 from server.i18n import gettext as _
 from server.routes.pages_common import PageRoute, back, flash, partial, render, services, user_id

@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from agent.errors import InvalidInput
 from agent.sending import settings as sending
 from agent.sending.settings import SendingSettingsUpdate
-from agent.sending.tasks import defer_dispatch
+from runtime.sending import defer_dispatch
 from agent.stats import service as stats
 from agent.suppressions import service as suppressions
 from server import csrf

@@ -12,10 +12,11 @@ from pydantic import ValidationError
 from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput
 from agent.events import service as events
-from agent.threads import actions, messages
+from agent.threads import messages
+from runtime import actions
 from agent.threads import service as threads
 from agent.threads.models import DraftEdit, Feedback, HumanReply, SandboxReply, Status, ThreadCreate, WaitRef
-from agent.threads.start import start_thread
+from runtime.start import start_thread
 from server import csrf
 from server.i18n import gettext as _
 from server.routes.pages_common import (N_, PageRoute, back, field_errors, flash, form_text, partial, render, services,

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from agent.sending import settings as sending_settings
 from agent.sending.settings import SendingSettings, SendingSettingsUpdate
-from agent.sending.tasks import defer_dispatch
+from runtime.sending import defer_dispatch
 from server.deps import ConnDep, ServicesDep, UserIdDep
 
 router = APIRouter(prefix="/api/settings", tags=["settings"])

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import Conflict, InvalidInput
 from agent.events import service as events
-from agent.threads import actions, bulk, messages
-from agent.threads.start import start_thread as _start
+from agent.threads import bulk, messages
+from runtime import actions
+from runtime.start import start_thread as _start
 from agent.threads import service
 from agent.threads.models import (DraftEdit, Feedback, HumanReply, SandboxReply, Status, Thread, ThreadCreate,
                                   ThreadDetail, ThreadPage, WaitRef)

@@ -9,8 +9,8 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from agent.google import pubsub
-from agent.google.tasks import notify
+from runtime.google import pubsub
+from runtime.google.tasks import notify
 from server.deps import ServicesDep
 
 log = logging.getLogger(__name__)

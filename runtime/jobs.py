@@ -11,7 +11,7 @@ import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
 if TYPE_CHECKING:
-    from agent.services import Services
+    from runtime.services import Services
 
 log = logging.getLogger(__name__)
 NAMESPACE = "ea"
@@ -26,13 +26,13 @@ def make_app(conninfo: str) -> procrastinate.App:
     app.periodic(cron="* * * * *", periodic_id="sweep")(
         app.task(name=f"{NAMESPACE}:sweep", pass_context=True, queueing_lock="sweep")(sweep)
     )
-    from agent.google import tasks as google_tasks  # here, not at import: agent.google imports this module
+    from runtime.google import tasks as google_tasks
 
     google_tasks.register(app)
-    from agent import digest  # here, with the other registrations
+    from runtime import digest
 
     digest.register(app)
-    from agent.sending import tasks as sending_tasks
+    from runtime import sending as sending_tasks
 
     sending_tasks.register(app)
     return app
@@ -44,14 +44,14 @@ def _services(context: procrastinate.JobContext) -> Services:
 
 async def run_thread(context: procrastinate.JobContext, *, thread_id: str) -> None:
     """Start (or continue) a thread's graph until its next interrupt."""
-    from agent import runner
+    from runtime import runner
 
     await runner.advance(_services(context), thread_id=UUID(thread_id), event=None)
 
 
 async def resume_thread(context: procrastinate.JobContext, *, thread_id: str, event: dict[str, Any]) -> None:
     """Deliver one event (reply, timer, human action) to a thread."""
-    from agent import runner
+    from runtime import runner
 
     await runner.advance(_services(context), thread_id=UUID(thread_id), event=event)
 
@@ -110,7 +110,7 @@ class JobScheduler:
 
     async def dispatch_soon(self, *, user_id: UUID) -> None:
         """Wake the send-queue dispatcher for this mailbox."""
-        from agent.sending.tasks import defer_dispatch
+        from runtime.sending import defer_dispatch
 
         await defer_dispatch(self._app, user_id=user_id)
 

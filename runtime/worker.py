@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from agent import runner
-from agent.services import Services
+from runtime import runner
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from agent import db, jobs, unsubscribe
+from agent import db, unsubscribe
+from runtime import jobs
 from agent.config import Settings
 from agent.google.access import GoogleAccess
 from agent.keyring import KeyRing, load_keyring

@@ -12,7 +12,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from agent.sending import queue
 
 if TYPE_CHECKING:
-    from agent.services import Services
+    from runtime.services import Services
 
 DISPATCH = "ea:dispatch_sends"
 
@@ -42,7 +42,7 @@ async def run_dispatch(svc: Services, *, user_id: UUID) -> queue.Dispatch:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dispatch:{user_id}",))
         result = await queue.dispatch_once(conn, user_id=user_id, now=svc.clock(), rng=svc.rng)
     if result.released is not None:
-        from agent.jobs import defer_resume
+        from runtime.jobs import defer_resume
 
         await defer_resume(svc.jobs, thread_id=result.released.thread_id,
                            event={"type": result.released.event, "wait_id": result.released.wait_id})
@@ -58,7 +58,7 @@ async def dispatch_sends(context: procrastinate.JobContext, *, user_id: str) -> 
 
 async def dispatch_sweep(context: procrastinate.JobContext, timestamp: int) -> None:
     """Safety net: mailboxes with queued email get a pass; a released email whose resume was lost is re-delivered."""
-    from agent.jobs import defer_resume
+    from runtime.jobs import defer_resume
 
     svc: Services = context.additional_context["services"]
     async with svc.pool.connection() as conn:

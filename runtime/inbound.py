@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from agent import jobs
+from runtime import jobs
 from agent.events import service as events
 from agent.mail.transport import MailTransport
-from agent.services import Services
+from runtime.services import Services
 from agent.threads import messages
 
 log = logging.getLogger(__name__)

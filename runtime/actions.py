@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from agent import jobs
+from runtime import jobs
 from agent.errors import Conflict
 from agent.events import service as events
-from agent.mail import inbound
+from runtime import inbound
 from agent.mail.sandbox import SandboxTransport
-from agent.services import Services
+from runtime.services import Services
 from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.models import DraftEdit, Feedback, HumanReply, SandboxReply, WaitRef

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from agent import jobs
+from runtime import jobs
 from agent.errors import StorageError
-from agent.services import Services
+from runtime.services import Services
 from agent.threads import service
 from agent.threads.models import ThreadCreate
 

@@ -10,11 +10,12 @@ from uuid import UUID
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
-from agent.google import mailboxes, sync
+from agent.google import mailboxes
+from runtime.google import sync
 from agent.mail.transport import MailboxDisconnected, TransportError
 
 if TYPE_CHECKING:
-    from agent.services import Services
+    from runtime.services import Services
 
 log = logging.getLogger(__name__)
 SYNC_TASK = "ea:sync_mailbox"

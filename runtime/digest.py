@@ -18,7 +18,7 @@ from agent.mail.transport import TransportError
 from agent.sending import settings as sending_settings
 
 if TYPE_CHECKING:
-    from agent.services import Services
+    from runtime.services import Services
 
 log = logging.getLogger(__name__)
 LISTED = 50

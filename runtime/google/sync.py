@@ -16,12 +16,12 @@ from agent.db import advisory_lock
 from agent.events import service as events
 from agent.google import mailboxes
 from agent.google.gmail import GmailNotFound, GmailTransport, GmailUnavailable
-from agent.mail import inbound
+from runtime import inbound
 from agent.mail.transport import MailboxDisconnected
 from agent.threads import messages
 
 if TYPE_CHECKING:
-    from agent.services import Services
+    from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from google.oauth2 import id_token
 from agent.config import ConfigError, Settings
 from agent.google import mailboxes
 from agent.google.oauth import GOOGLE_ISSUERS
-from agent.google.tasks import defer_sync, notify
+from runtime.google.tasks import defer_sync, notify
 
 if TYPE_CHECKING:
-    from agent.services import Services
+    from runtime.services import Services
 
 log = logging.getLogger(__name__)
 DEFER_TIMEOUT = 30

@@ -13,8 +13,8 @@ from agent.events import service as events
 from agent.llm import ModelUnavailable
 from agent.mail.transport import MailboxDisconnected
 from agent.sending import queue
-from agent.sending.tasks import defer_dispatch
-from agent.services import Services
+from runtime.sending import defer_dispatch
+from runtime.services import Services
 from agent.threads import messages
 from agent.threads import service as threads
 from graphs.nodes.common import WAIT_STATUS
@@ -125,7 +125,7 @@ async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
                             detail={"failures": failures, "retry_in_seconds": delay if retry else None})
     if not retry:
         return  # no retry loop: reconnecting Gmail, the user's Resume or the next start continues it
-    from agent.jobs import defer_resume
+    from runtime.jobs import defer_resume
 
     await defer_resume(svc.jobs, thread_id=thread["id"], event={"type": "retry"}, delay_seconds=delay,
                        queueing_lock=f"retry:{thread['id']}")
@@ -133,7 +133,7 @@ async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
 
 async def requeue_parked(svc: Services) -> int:
     """At startup: parked threads get one retry now (e.g. the model was configured before this start)."""
-    from agent.jobs import defer_resume
+    from runtime.jobs import defer_resume
 
     async with svc.pool.connection() as conn:
         cur = await conn.execute("SELECT id FROM threads WHERE status = 'paused' AND park_reason IS NOT NULL")

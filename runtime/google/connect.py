@@ -9,16 +9,16 @@ from uuid import UUID
 
 import httpx
 
-from agent import jobs
+from runtime import jobs
 from agent.errors import AppError
 from agent.events import service as events
 from agent.google import mailboxes, oauth
-from agent.google.tasks import defer_sync, start_watch, stop_watch
+from runtime.google.tasks import defer_sync, start_watch, stop_watch
 from agent.mail.transport import TransportError
 from agent.users import service as users
 
 if TYPE_CHECKING:
-    from agent.services import Services
+    from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Gmail orchestration: sync, notifications, watches, connecting a mailbox."""
