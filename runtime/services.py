@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -13,22 +12,19 @@ from typing import Any
 from uuid import UUID
 
 import procrastinate
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from agent import db, unsubscribe
-from runtime import jobs
+from agent import unsubscribe
 from agent.config import Settings
 from agent.google.access import GoogleAccess
-from agent.keyring import KeyRing, load_keyring
+from agent.keyring import KeyRing
 from agent.llm import LanguageModel
 from agent.mail.outbox import Sender
 from agent.mail.sandbox import SandboxTransport
 from agent.mail.transport import MailboxDisconnected, MailTransport
 from agent.users import service as users
 from graphs.context import Context, utc_now
-from graphs.graph import build
+from runtime.defer import JobScheduler
 
 log = logging.getLogger(__name__)
 
@@ -94,34 +90,5 @@ class Services:
         return Context(
             pool=self.pool, llm=self.llm, transport=await self.thread_transport(thread),
             sender=await self.sender_for(thread["user_id"], persona["sender_name"]),
-            scheduler=jobs.JobScheduler(self.jobs), clock=self.clock,
+            scheduler=JobScheduler(self.jobs), clock=self.clock,
         )
-
-
-@asynccontextmanager
-async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
-    """Start the database (embedded when DATABASE_URL is unset), migrate, and open every resource."""
-    conninfo, embedded = db.resolve_conninfo(settings)
-    try:
-        if migrate:
-            await db.apply_migrations(conninfo)
-        # Each running job may hold one connection for its thread lock and use another: size for that.
-        pool = db.open_pool(conninfo, max_size=max(10, 2 * settings.worker_concurrency + 4))
-        saver_pool = AsyncConnectionPool(
-            conninfo, min_size=1, max_size=5, open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-        )
-        job_app = jobs.make_app(conninfo)
-        async with pool, saver_pool, job_app.open_async():
-            graph = build().compile(checkpointer=AsyncPostgresSaver(saver_pool), name="outreach_thread")
-            local_user_id = None
-            if settings.local_mode:
-                async with pool.connection() as conn:
-                    local_user_id = (await users.ensure_local_user(conn))["id"]
-            keyring = load_keyring(settings)
-            yield Services(settings=settings, pool=pool, jobs=job_app, graph=graph,
-                           llm=LanguageModel(settings), local_user_id=local_user_id, keyring=keyring,
-                           google=GoogleAccess(settings=settings, pool=pool, keyring=keyring))
-    finally:
-        if embedded is not None:
-            embedded.stop()

@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from agent.config import Settings
 from runtime.google.pubsub import MailListeners
 from agent.keyring import load_keyring
-from runtime.services import open_services
+from runtime.startup import open_services
 from runtime.worker import run as worker_run
 from server import errors, security
 from server.routes import assistants, auth, health, pages, threads, webhooks

@@ -34,7 +34,7 @@ def serve(args: argparse.Namespace) -> None:
 
 async def _worker(settings: Settings) -> None:
     from runtime.google.pubsub import MailListeners
-    from runtime.services import open_services
+    from runtime.startup import open_services
     from runtime.worker import run as worker_run
 
     async with open_services(settings) as services:

@@ -12,9 +12,9 @@ from psycopg import AsyncConnection
 
 from agent.events import service as events
 from agent.keyring import KeyRing
+from agent.threads import lifecycle
 
 DISCONNECTED_PREFIX = "Gmail disconnected"
-PARKABLE = ("waiting", "awaiting_approval", "needs_human")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +112,7 @@ async def disconnect(conn: AsyncConnection, *, mailbox_id: UUID, reason: str, dr
     row = await cur.fetchone()
     if row is None:
         return 0
-    cur = await conn.execute(
-        "UPDATE threads SET status = 'paused', park_reason = %s, updated_at = now()"
-        " WHERE user_id = %s AND transport = 'gmail' AND status = ANY(%s) RETURNING id",
-        (reason, row["user_id"], list(PARKABLE)),
-    )
-    parked = [r["id"] for r in await cur.fetchall()]
+    parked = await lifecycle.park_mailbox_threads(conn, user_id=row["user_id"], reason=reason)
     for thread_id in parked:
         await events.record(conn, user_id=row["user_id"], thread_id=thread_id, kind="parked", actor="system",
                             summary=f"Parked: {reason}", detail={"reason": "mailbox_disconnected"})
@@ -127,8 +122,8 @@ async def disconnect(conn: AsyncConnection, *, mailbox_id: UUID, reason: str, dr
 async def parked_by_disconnect(conn: AsyncConnection, *, user_id: UUID) -> list[UUID]:
     """Threads of the user parked because Gmail was disconnected."""
     cur = await conn.execute(
-        "SELECT id FROM threads WHERE user_id = %s AND status = 'paused' AND park_reason LIKE %s",
-        (user_id, DISCONNECTED_PREFIX + "%"),
+        "SELECT id FROM threads WHERE user_id = %s AND status = %s AND park_reason LIKE %s",
+        (user_id, lifecycle.Status.paused.value, DISCONNECTED_PREFIX + "%"),
     )
     return [r["id"] for r in await cur.fetchall()]
 

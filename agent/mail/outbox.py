@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from agent import unsubscribe
@@ -47,6 +48,13 @@ class Sender:
 def reply_subject(subject: str) -> str:
     """The subject of a message that continues a conversation."""
     return subject if subject.lower().startswith(("re:", "re :")) else f"Re: {subject}"
+
+
+async def attempts(conn: AsyncConnection, *, thread_id: UUID, step: int) -> int:
+    """How many times this step's email was handed to the transport (0 when it has no outbox row yet)."""
+    cur = await conn.execute("SELECT attempts FROM outbox WHERE thread_id = %s AND step = %s", (thread_id, step))
+    row = await cur.fetchone()
+    return row["attempts"] if row else 0
 
 
 async def send_step(

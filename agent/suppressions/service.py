@@ -12,7 +12,8 @@ from psycopg import AsyncConnection
 
 from agent.errors import InvalidInput
 from agent.events import service as events
-from agent.threads import service as threads
+from agent.threads import lifecycle
+from agent.threads.lifecycle import CloseReason
 
 EMAIL_COLUMNS = ("email", "e-mail", "email address", "recipient_email", "mail", "address")
 MAX_IMPORT_ROWS = 50_000
@@ -61,13 +62,8 @@ async def close_open_threads(
     conn: AsyncConnection, *, user_id: UUID, emails: list[str], close_reason: str, summary: str, actor: str,
 ) -> list[UUID]:
     """Close the user's open threads to these addresses, each with an event (summary may name {email})."""
-    cur = await conn.execute(
-        f"UPDATE threads SET {threads.CLOSED}"
-        " WHERE user_id = %s AND lower(recipient_email) = ANY(%s) AND status <> 'closed'"
-        " RETURNING id, recipient_email",
-        (close_reason, user_id, [e.strip().lower() for e in emails]),
-    )
-    closed = await cur.fetchall()
+    closed = await lifecycle.close_to_addresses(conn, user_id=user_id, emails=emails,
+                                                reason=CloseReason(close_reason))
     for row in closed:
         await events.record(conn, user_id=user_id, thread_id=row["id"], kind="closed", actor=actor,
                             summary=summary.format(email=row["recipient_email"]), detail={"reason": close_reason},

@@ -89,6 +89,15 @@ async def unprocessed_inbound(conn: AsyncConnection, *, thread_id: UUID) -> list
     return await cur.fetchall()
 
 
+async def has_unread_reply(conn: AsyncConnection, *, thread_id: UUID) -> bool:
+    """True when an inbound email waits to be read: it always comes before anything the assistant would send."""
+    cur = await conn.execute(
+        "SELECT 1 FROM messages WHERE thread_id = %s AND direction = 'in' AND processed_at IS NULL LIMIT 1",
+        (thread_id,),
+    )
+    return await cur.fetchone() is not None
+
+
 async def mark_processed(conn: AsyncConnection, *, message_ids: list[UUID]) -> None:
     """Mark inbound emails as read by the graph."""
     if message_ids:

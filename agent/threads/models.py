@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from agent.assistants.models import TimeZone
+from agent.threads.lifecycle import Status
+
+__all__ = ["Status"]  # the API's status type is the lifecycle's
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-
-
-class Status(StrEnum):
-    """Where a thread stands."""
-
-    active = "active"
-    awaiting_approval = "awaiting_approval"
-    waiting = "waiting"
-    needs_human = "needs_human"
-    paused = "paused"
-    closed = "closed"
 
 
 class ThreadCreate(BaseModel):

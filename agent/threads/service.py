@@ -14,13 +14,12 @@ from agent.assistants import service as assistants
 from agent.errors import Conflict, InvalidInput, NotFound, translate_db_errors
 from agent.events import service as events
 from agent.suppressions import service as suppressions
-from agent.threads.models import Status, ThreadCreate
+from agent.threads.lifecycle import Status, WaitKind
+from agent.threads.models import ThreadCreate
 
 NOT_FOUND = "Thread not found."
-UPDATABLE = {
-    "status", "close_reason", "park_reason", "failures", "wait_id", "wait_kind", "pending_draft",
-    "follow_up_due_at", "subject", "provider_thread_id", "transport",
-}
+UPDATABLE = {"subject", "provider_thread_id", "transport"}
+"""Columns anyone may set; status, wait, park and closing change only through agent.threads.lifecycle."""
 
 
 async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, transport: str) -> dict[str, Any]:
@@ -76,14 +75,22 @@ async def update(conn: AsyncConnection, *, thread_id: UUID, **fields: Any) -> No
     await conn.execute(query, {**values, "id": thread_id})
 
 
-# What closing a thread means for its row; the one placeholder is the close reason.
-CLOSED = ("status = 'closed', close_reason = %s, wait_id = NULL, wait_kind = NULL, pending_draft = NULL,"
-          " park_reason = NULL, follow_up_due_at = NULL, updated_at = now()")
+async def parked_ids(conn: AsyncConnection) -> list[UUID]:
+    """Threads the system parked (paused with a reason), for a retry at startup."""
+    cur = await conn.execute("SELECT id FROM threads WHERE status = %s AND park_reason IS NOT NULL",
+                             (Status.paused.value,))
+    return [row["id"] for row in await cur.fetchall()]
 
 
-async def close(conn: AsyncConnection, *, thread_id: UUID, reason: str) -> None:
-    """Close one thread for good with its reason."""
-    await conn.execute(f"UPDATE threads SET {CLOSED} WHERE id = %s", (reason, thread_id))
+async def waiting_with_unread_replies(conn: AsyncConnection, *, older_than_seconds: int) -> list[UUID]:
+    """Threads in a wait that accepts replies, with a reply unread for a while (its resume was lost)."""
+    cur = await conn.execute(
+        "SELECT DISTINCT t.id FROM threads t JOIN messages m ON m.thread_id = t.id"
+        " WHERE (t.status = ANY(%s) OR (t.status = %s AND t.wait_kind = %s))"
+        " AND m.direction = 'in' AND m.processed_at IS NULL AND m.at < now() - make_interval(secs => %s)",
+        ([Status.waiting.value, Status.awaiting_approval.value], Status.active.value, WaitKind.send_slot.value,
+         older_than_seconds))
+    return [row["id"] for row in await cur.fetchall()]
 
 
 def encode_cursor(created_at: datetime, thread_id: UUID) -> str:
