@@ -10,7 +10,7 @@ from runtime import defer
 from agent.events import service as events
 from agent.mail.transport import MailTransport
 from runtime.services import Services
-from agent.threads import messages
+from agent.threads import matching, messages
 from agent.threads.lifecycle import EventType
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ async def receive(svc: Services, *, user_id: UUID, transport: MailTransport, pro
     """Store a message once and, when it belongs to a thread, queue the thread's resume."""
     msg = await transport.fetch(provider_message_id)
     async with svc.pool.connection() as conn:
-        thread_id = await messages.match_thread(
+        thread_id = await matching.match_thread(
             conn, user_id=user_id, provider_thread_id=msg.provider_thread_id, in_reply_to=msg.in_reply_to,
             references=msg.references,
         )

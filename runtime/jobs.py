@@ -8,10 +8,8 @@ from uuid import UUID
 
 import procrastinate
 
-from agent.threads import service as threads
-from agent.threads.lifecycle import EventType
-from runtime import digest, runner, sending
-from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD, defer_resume
+from runtime import digest, recovery, runner, sending
+from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD
 from runtime.google import tasks as google_tasks
 from runtime.services import Services
 
@@ -48,10 +46,5 @@ async def resume_thread(context: procrastinate.JobContext, *, thread_id: str, ev
 
 
 async def sweep(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Safety net: threads waiting with unread replies get a resume (e.g. a crash between store and defer)."""
-    svc = _services(context)
-    async with svc.pool.connection() as conn:
-        stuck = await threads.waiting_with_unread_replies(conn, older_than_seconds=30)
-    for thread_id in stuck:
-        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.reply.value, "source": "sweep"},
-                           queueing_lock=f"sweep:{thread_id}")
+    """Safety net each minute: jobs of dead workers retried, and what threads are owed queued again."""
+    await recovery.recover(_services(context))

@@ -66,14 +66,9 @@ class Services:
         return SandboxTransport(self.pool, user_id=thread["user_id"])
 
     async def transport_name_for(self, user_id: UUID) -> str:
-        """Which transport a new thread of this user uses: 'gmail' once a mailbox is connected."""
-        if self.settings.local_mode:
-            return "sandbox"
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM mailboxes WHERE user_id = %s AND status = 'connected' AND grant_enc IS NOT NULL",
-                (user_id,))
-            return "gmail" if await cur.fetchone() else "sandbox"
+        """The transport a new thread uses, chosen once: Gmail in Google mode (a thread started while the grant is
+        revoked parks until it is reconnected, it never falls back to the sandbox), the sandbox in local mode."""
+        return "sandbox" if self.settings.local_mode else "gmail"
 
     async def sender_for(self, user_id: UUID, sender_name: str) -> Sender:
         """The fixed From of the user's mail."""

@@ -50,6 +50,14 @@ def reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith(("re:", "re :")) else f"Re: {subject}"
 
 
+async def thread_by_message_ids(conn: AsyncConnection, *, user_id: UUID, message_ids: list[str]) -> UUID | None:
+    """The thread whose outbox generated one of these Message-IDs, sent or not (the row precedes the send)."""
+    cur = await conn.execute("SELECT thread_id FROM outbox WHERE user_id = %s AND message_id = ANY(%s) LIMIT 1",
+                             (user_id, message_ids))
+    row = await cur.fetchone()
+    return row["thread_id"] if row else None
+
+
 async def attempts(conn: AsyncConnection, *, thread_id: UUID, step: int) -> int:
     """How many times this step's email was handed to the transport (0 when it has no outbox row yet)."""
     cur = await conn.execute("SELECT attempts FROM outbox WHERE thread_id = %s AND step = %s", (thread_id, step))

@@ -63,6 +63,15 @@ async def get_any(conn: AsyncConnection, *, thread_id: UUID) -> dict[str, Any]:
     return row
 
 
+async def by_provider_thread(conn: AsyncConnection, *, user_id: UUID, provider_thread_id: str) -> UUID | None:
+    """The newest thread of the user in this provider conversation (Gmail threadId)."""
+    cur = await conn.execute(
+        "SELECT id FROM threads WHERE user_id = %s AND provider_thread_id = %s ORDER BY created_at DESC LIMIT 1",
+        (user_id, provider_thread_id))
+    row = await cur.fetchone()
+    return row["id"] if row else None
+
+
 async def update(conn: AsyncConnection, *, thread_id: UUID, **fields: Any) -> None:
     """Set the given columns of a thread."""
     unknown = set(fields) - UPDATABLE
@@ -80,6 +89,15 @@ async def parked_ids(conn: AsyncConnection) -> list[UUID]:
     cur = await conn.execute("SELECT id FROM threads WHERE status = %s AND park_reason IS NOT NULL",
                              (Status.paused.value,))
     return [row["id"] for row in await cur.fetchall()]
+
+
+async def overdue_follow_ups(conn: AsyncConnection, *, older_than_seconds: int) -> list[tuple[UUID, str]]:
+    """(thread, wait id) of threads waiting for a reply whose follow-up fell due a while ago and did not run."""
+    cur = await conn.execute(
+        "SELECT id, wait_id FROM threads WHERE status = %s AND wait_kind = %s"
+        " AND follow_up_due_at < now() - make_interval(secs => %s)",
+        (Status.waiting.value, WaitKind.reply.value, older_than_seconds))
+    return [(row["id"], row["wait_id"]) for row in await cur.fetchall()]
 
 
 async def waiting_with_unread_replies(conn: AsyncConnection, *, older_than_seconds: int) -> list[UUID]:
