@@ -224,7 +224,7 @@ def prompt_fragments(texts: Iterable[str], *, min_chars: int = 30) -> tuple[str,
     out: list[str] = []
     for text in texts:
         plain = re.sub(r"\{%.*?%\}|\{\{.*?\}\}|<[^>]+>|===[^=]+===", "\n", text)
-        for piece in re.split(r"(?<=[.:!?])\s+|\n+", plain):
+        for piece in re.split(r"(?<=[.!?])\s+|\n+", plain):
             piece = piece.strip(" -\t")
             if len(piece) >= min_chars and piece not in out:
                 out.append(piece)

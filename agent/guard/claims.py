@@ -14,15 +14,15 @@ from functools import lru_cache
 
 from agent.guard import text as t
 
-_SPLIT = re.compile(r"[\n;]+|(?:^|\s)[•·–—-]\s+|(?:^|\n)\s*(?:\*|\d+[.)])\s+")
-_LEAD_IN = re.compile(
-    r"^(?:(?:never|do not|don't|dont|no|avoid|not|please don't)\s+)?"
-    r"(?:(?:say|promise|mention|offer|use|give|claim|discuss|talk about|suggest|name|quote|compare|make)\s+)?"
-    r"(?:(?:any|anything about|about)\s+)?|"
-    r"^(?:(?:никогда|нельзя|не надо|без)\s+)?(?:не\s+)?"
-    r"(?:(?:говорить|обещать|упоминать|предлагать|называть|давать|сравнивать|обсуждать|говори|обещай|упоминай)\s+)?"
-    r"(?:(?:про|о|об|никаких|никакие)\s+)?",
-    re.IGNORECASE,
+_SPLIT = re.compile(r"[\n;]+|\s[•·–—]\s+|\s-\s+")
+_BULLET = re.compile(r"^\s*(?:[•·*–—-]|\d+[.)])\s+")
+_LEAD_IN = (
+    re.compile(r"^(?:(?:never|do not|don't|dont|no|avoid|not|please don't)\s+)?"
+               r"(?:(?:say|promise|mention|offer|use|give|claim|discuss|talk about|suggest|name|quote|compare|make)"
+               r"\s+)?(?:(?:any|anything about|about)\s+)?", re.IGNORECASE),
+    re.compile(r"^(?:(?:никогда|нельзя|не надо|без)\s+)?(?:не\s+)?"
+               r"(?:(?:говорить|обещать|упоминать|предлагать|называть|давать|сравнивать|обсуждать|говори|обещай|"
+               r"упоминай)\s+)?(?:(?:про|о|об|никаких|никакие)\s+)?", re.IGNORECASE),
 )
 _STOP = frozenset((
     "a", "an", "the", "of", "to", "and", "or", "our", "any", "your", "we", "us", "for", "in", "on", "at", "with",
@@ -35,14 +35,14 @@ _DAYS_RU = r"(?:понедельника|вторника|среды|четве�
     r"конца (?:дня|недели|месяца|квартала))"
 _CLAIM_PARTS = (
     r"[$€£₽¥]\s?\d[\d\s.,]*(?:\s?(?:k|m|тыс\.?|млн))?",
-    r"\d[\d\s.,]*\s?(?:k\b|тыс\.?\s?|млн\.?\s?)?"
-    r"(?:[$€£₽¥]|usd\b|eur\b|rub\b|руб\w*\.?|долл\w*|евро\b|dollars?\b|euros?\b)",
+    (r"\d[\d\s.,]*\s?(?:k\b|тыс\.?\s?|млн\.?\s?)?"
+    r"(?:[$€£₽¥]|usd\b|eur\b|rub\b|руб\w*\.?|долл\w*|евро\b|dollars?\b|euros?\b)"),
     r"\d+(?:[.,]\d+)?\s?(?:%|percent\b|per cent\b|процент\w*)",
-    r"\b(?:discount\w*|coupon\w*|promo code|money[- ]back|refund\w*|free of charge|guarantee\w*|"
-    r"warrant(?:y|ies|ed)|limited[- ]time|last chance|act now|today only|offer (?:ends|expires)|deadline)\b",
+    (r"\b(?:discount\w*|coupon\w*|promo code|money[- ]back|refund\w*|free of charge|guarantee\w*|"
+    r"warrant(?:y|ies|ed)|limited[- ]time|last chance|act now|today only|offer (?:ends|expires)|deadline)\b"),
     rf"\b(?:by|before|until|till) {_DAYS_EN}\b",
-    r"(?:скидк\w*|промокод\w*|купон\w*|бесплатно\b|возврат\w* денег|гарант\w*|"
-    r"ограниченн\w* (?:по времени|предложени\w*|срок\w*)|последний шанс|только сегодня|успейте|дедлайн\w*)",
+    (r"(?:скидк\w*|промокод\w*|купон\w*|бесплатно\b|возврат\w* денег|гарант\w*|"
+    r"ограниченн\w* (?:по времени|предложени\w*|срок\w*)|последний шанс|только сегодня|успейте|дедлайн\w*)"),
     rf"(?<!\w)(?:до|к) {_DAYS_RU}",
 )
 _CLAIMS = re.compile("|".join(f"(?:{part})" for part in _CLAIM_PARTS), re.IGNORECASE)
@@ -57,8 +57,10 @@ def forbidden_items(forbidden: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         if len(parts) > 1 and not all(len(p.split()) <= 4 for p in parts):
             parts = [chunk]
         for part in parts:
-            label = part.strip(" \t.:!\"'«»*")
-            core = _LEAD_IN.sub("", label, count=1)
+            label = _BULLET.sub("", part).strip(" \t.:!\"'«»*")
+            core = label
+            for lead_in in _LEAD_IN:
+                core = lead_in.sub("", core, count=1)
             stems = tuple(t.stem(w) for w in t.tokens(core) if w not in _STOP)
             if stems and sum(len(s) for s in stems) >= 3:
                 items.append((label, stems))

@@ -18,7 +18,7 @@ _URL = re.compile(
     re.IGNORECASE,
 )
 _PHONE = re.compile(r"(?<![\w+])\+?\d[\d \u00a0().-]{6,20}\d(?!\w)")
-_DATE = re.compile(r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b")
+_DATE = re.compile(r"^(?:\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d{4}-\d{2}-\d{2})\b")
 _TRAILING = ".,;:!?)]}»\"'”’…"
 
 
@@ -32,7 +32,7 @@ def normal_link(url: str) -> str:
 
 def _phone_digits(raw: str) -> str | None:
     digits = re.sub(r"\D", "", raw)
-    if not 9 <= len(digits) <= 15 or _DATE.search(raw):
+    if not 9 <= len(digits) <= 15 or _DATE.match(raw.strip()):
         return None
     return digits[-10:]
 
