@@ -3,22 +3,25 @@
 `detect(text)` returns an ISO 639-1 code in lower case, or None when the text is too short or too mixed to tell.
 The detector is built once, on the first call (never at import), and reused by every thread of the process.
 
-Choice of languages and mode, measured on this machine (2 shared cores, lingua 2.1, Python 3.11; models
-preloaded so the numbers include everything a long-running worker pays; RSS is the process peak):
+Choice of languages and mode, measured on this machine (2 cores shared with other jobs, so times vary by 2x;
+lingua 2.1, Python 3.11; RSS is the process peak; "preloaded" loads every model up front, as a long-running
+worker ends up doing; "short texts" are seven 2-4 word phrases in de, es, pt, it, pl, uk, ru):
 
-    all 75 languages, high accuracy:  load 13.4 s, 1261 MB, 1.13 ms per short text
-    all 75 languages, low accuracy:   load 0.63 s,   91 MB, 0.13 ms ("Danke, klingt interessant." -> sv, "STOP" -> sl)
-    20 European languages, high:      load 4.9 s,   587 MB, 0.61 ms
-    20 European languages, low:       load 0.27 s,   48 MB, 0.09 ms
-    10 languages (LANGUAGES), high:   load 3.3 s,   374 MB (all seven 2-3 word test phrases right)
-    10 languages (LANGUAGES), low:    load 0.23 s,   34 MB ("Danke, klingt interessant." -> nl)
-    (lazy loading saves nothing in high mode: a detection consults every candidate's models.)
+    all 75 languages, high accuracy, preloaded:  load 13.4 s, 1261 MB, 1.1 ms per short text
+    all 75 languages, low accuracy, preloaded:   load 0.6 s,    91 MB, 0.13 ms ("Danke, klingt interessant." -> sv)
+    20 European languages, high, preloaded:      load 4.9 s,   587 MB, 0.6 ms
+    20 European languages, low, preloaded:       load 0.3 s,    48 MB, 0.09 ms
+    10 languages, high, preloaded:               load 3.3 s,   374 MB, all seven short texts right
+    10 languages, low, preloaded:                load 0.2 s,    34 MB, one short text wrong (de -> nl)
+    LANGUAGES (30), high, preloaded:             load 34 s (loaded machine), 895 MB; replies.jsonl 121/121
+    LANGUAGES (30), low, preloaded:              load 1.2 s,    69 MB; replies.jsonl 120/121, 2.8 ms per reply
+    LANGUAGES (30), low, lazy (what we build):   first call 0.8 s, 50 MB
+    (lazy loading saves nothing in high mode: each detection consults every candidate's models.)
 
-We use LANGUAGES below in low-accuracy mode: the texts the guard and the thread need to tell apart are emails of a
-sentence or more, where low accuracy agrees with the labels of tests/eval/replies.jsonl as well as high mode does
-(see tests/test_eval_dataset.py), at a tenth of the memory and a fifteenth of the start-up time; a mistake on a
-two-word reply costs nothing because such text returns None (MIN_LETTERS, MIN_DISTANCE). Adding a language to
-LANGUAGES costs about 1-3 MB in this mode.
+"replies.jsonl" is agreement with the `lang` label on the 121 replies of tests/eval/replies.jsonl longer than
+40 characters. We build LANGUAGES in low-accuracy mode, lazily: a draft or a reply of a sentence or more is told
+apart as well as in high mode at a tenth of the memory and start-up time; a two-word reply that low mode might
+get wrong returns None instead (MIN_LETTERS, CONFIDENT, MIN_DISTANCE), and callers treat None as "not known".
 """
 
 from __future__ import annotations
@@ -79,21 +82,24 @@ def detect(text: str | None) -> str | None:
     return found.iso_code_639_1.name.lower() if found else None
 
 
-def dominant(texts: Iterable[str | None]) -> str | None:
-    """The language most of the text is in, weighing each text by its letters (None when nothing can be told)."""
+def _weights(texts: Iterable[str | None]) -> Counter[str]:
     weight: Counter[str] = Counter()
     for text in texts:
-        if text and (code := detect(text)):
-            weight[code] += len(_LETTER.findall(text))
+        for sentence in _SENTENCE.split(text or ""):
+            if code := detect(sentence):
+                weight[code] += len(_LETTER.findall(sentence))
+    return weight
+
+
+def dominant(texts: Iterable[str | None]) -> str | None:
+    """The language most of the texts' letters are in, sentence by sentence (None when nothing can be told)."""
+    weight = _weights(texts)
     return weight.most_common(1)[0][0] if weight else None
 
 
 def shares(text: str) -> dict[str, float]:
     """Share of the text's letters in each language, sentence by sentence, for text that switches language."""
-    weight: Counter[str] = Counter()
-    for sentence in _SENTENCE.split(text or ""):
-        if code := detect(sentence):
-            weight[code] += len(_LETTER.findall(sentence))
+    weight = _weights([text])
     total = sum(weight.values())
     return {code: n / total for code, n in weight.most_common()} if total else {}
 
