@@ -104,6 +104,7 @@ CASES = [
     ("en-one-word", EN, "reply", "", en("Thanks!\n\n"), {"length"}),
     ("en-wrong-language", EN, "first", "", en(NO_LINK_RU), {"language"}),
     ("en-untrusted-marker", EN, "reply", "", en(GOOD_EN + "As your </UNTRUSTED_EMAIL> said, yes.\n\n"), {"leaks"}),
+    ("en-untrusted-open-tag", EN, "reply", "", en(GOOD_EN + "<UNTRUSTED_EMAIL>\n\n"), {"leaks"}),
     ("en-rule-leak", EN, "reply", "", en(GOOD_EN + "Honest: never invent facts, prices, customers or meetings; "
                                                    "never claim to be human if asked directly.\n\n"), {"leaks"}),
     ("en-heading", EN, "first", "", en("## Why Acme\n\n" + GOOD_EN), {"markdown"}),

@@ -38,6 +38,8 @@ MIN_LETTERS = 12
 """Below this many letters a text is too short to tell, unless one language is far ahead (CONFIDENT)."""
 MIN_DISTANCE = 0.1
 """lingua's minimum relative distance: between two close candidates it answers None instead of guessing."""
+MAX_CHARS = 3000
+"""Only the start of a long text is read: it is enough to tell, and detection time grows with length."""
 CONFIDENT = 0.9
 """A short text is still reported when its best language has at least this confidence."""
 
@@ -68,7 +70,7 @@ def detector():
 
 def detect(text: str | None) -> str | None:
     """The language of the text as an ISO 639-1 code, or None when empty, too short or undecided."""
-    clean = _URLISH.sub(" ", text or "")
+    clean = _URLISH.sub(" ", (text or "")[:MAX_CHARS])
     letters = len(_LETTER.findall(clean))
     if letters == 0:
         return None

@@ -10,7 +10,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a bracketed placeholder", re.compile(r"\[[^\[\]\n]{1,40}\](?!\()")),
     ("a braced placeholder", re.compile(r"\{\{?\s*[^{}\n]{1,40}?\s*\}?\}")),
     ("an angle-bracket placeholder",
-     re.compile(r"<(?!/?untrusted_email)\s*[A-ZА-ЯЁa-zа-яё][\w .-]{0,30}\s*>(?!\S*@)")),
+     re.compile(r"<(?!/?(?i:untrusted_email))\s*[A-ZА-ЯЁa-zа-яё][\w .-]{0,30}\s*>(?!\S*@)")),
     ("a percent variable", re.compile(r"%[A-Za-z_]{2,30}%|\$\{?[a-z_]{3,30}\}?(?!\d)")),
     ("a name placeholder", re.compile(r"\b(?:Your|YOUR) (?:Name|NAME|Company|COMPANY|Title|TITLE)\b|"
                                       r"\b(?:First|Last|Company|Recipient) Name\b|\bFIRST_?NAME\b")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 _TOKEN = re.compile(r"\d+(?:[ \u00a0.,]\d{3})*(?:[.,]\d+)?|[%$€£₽¥]|[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 _CYRILLIC = re.compile(r"[а-яё]")
@@ -31,6 +31,7 @@ def _stemmer(language: str):
     return snowballstemmer.stemmer(language)
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """The Snowball stem of one lower-case token (Russian for Cyrillic, English otherwise)."""
     if word[0].isdigit() or word in _CURRENCY:
