@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from agent.guard import (
@@ -70,6 +73,12 @@ CASES = [
     ("en-home-of-given-link", EN, "first", "", en(GOOD_EN + "More at acme.io.\n\n"), set()),
     ("en-your-name-in-prose", EN, "first", "", en(GOOD_EN.replace("I saw", "I got your name from Tom and saw")),
      set()),
+    ("en-good-everyday-words", EN, "first", "", en(GOOD_EN + "By the way, we rebuilt our ASP.NET backend in 2025, "
+                                                               "and your 20-minute call could be Thursday at 3pm.\n\n"),
+     set()),
+    ("en-good-crlf", EN, "first", "", (GOOD_EN + SIG_EN).replace("\n", "\r\n"), set()),
+    ("ru-good-everyday-words", RU, "first", "", ru(GOOD_RU + "Кстати, созвон можно провести в четверг в 15:00, "
+                                                             "это займёт 20 минут.\n\n"), set()),
     # The six bad first emails from issue 9.
     ("issue-placeholders", EN, "first", "", en(GOOD_EN.replace("Maria", "[First Name]").replace("Beta Corp",
                                                                                              "{company}")),
@@ -94,6 +103,8 @@ CASES = [
     ("en-rival-link", EN, "first", "", en(GOOD_EN + "See http://rival.example/pricing\n\n"), {"contacts"}),
     ("en-never-say-inflected", EN, "first", "", en(GOOD_EN + "Unlike our Competitors, we care.\n\n"),
      {"never_say"}),
+    ("en-never-say-short-item", replace(EN, forbidden="never mention AI"), "first", "",
+     en(GOOD_EN + "Our AI writes it.\n\n"), {"never_say"}),
     ("en-never-say-phrase", EN, "first", "", en(GOOD_EN + "You can start with a FREE trial.\n\n"), {"never_say"}),
     ("en-claim-money", EN, "first", "", en(GOOD_EN + "It pays back $200 a week.\n\n"), {"claims"}),
     ("en-claim-deadline", EN, "first", "", en(GOOD_EN + "Reply by Friday, it is a limited time offer.\n\n"),
@@ -218,3 +229,12 @@ def test_context_from_any_persona_like_object():
     ctx = GuardContext.from_persona(Persona(), expected_language="de")
     assert (ctx.call_to_action, ctx.knowledge, ctx.signature, ctx.forbidden, ctx.expected_language) == \
         ("cta", "facts", "sig", "never", "de")
+
+
+def test_the_real_prompts_leak_only_when_quoted():
+    prompts = sorted((Path(__file__).parents[1] / "prompts").glob("*.md"))
+    ctx = replace(EN, leak_fragments=prompt_fragments(p.read_text(encoding="utf-8") for p in prompts))
+    assert len(ctx.leak_fragments) > 20
+    assert all(v.ok for v in check_draft(GuardDraft("first", en()), ctx))
+    leaked = en(GOOD_EN + "Short: a few sentences a busy person reads on a phone. One clear ask.\n\n")
+    assert {v.check for v in check_draft(GuardDraft("first", leaked), ctx) if not v.ok} == {"leaks"}

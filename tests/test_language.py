@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +62,8 @@ def test_detector_is_built_once_and_not_at_import():
     fresh = importlib.reload(language)
     assert fresh._detector is None
     assert fresh.detector() is fresh.detector()
+
+
+def test_importing_the_guard_loads_no_model():
+    code = "import sys, agent.guard; assert not {'lingua', 'snowballstemmer'} & set(sys.modules), sys.modules.keys()"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

@@ -92,8 +92,8 @@ def _norm(text: str) -> str:
 
 def body_of(draft: GuardDraft, ctx: GuardContext) -> str:
     """The draft's text without the persona's signature (its last occurrence), stripped."""
-    sig = ctx.signature.strip()
-    text = draft.text
+    sig = ctx.signature.replace("\r\n", "\n").strip()
+    text = draft.text.replace("\r\n", "\n")
     if sig and (at := text.rfind(sig)) >= 0:
         text = text[:at] + text[at + len(sig):]
     return text.strip()

@@ -62,7 +62,7 @@ def forbidden_items(forbidden: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
             for lead_in in _LEAD_IN:
                 core = lead_in.sub("", core, count=1)
             stems = tuple(t.stem(w) for w in t.tokens(core) if w not in _STOP)
-            if stems and sum(len(s) for s in stems) >= 3:
+            if stems and sum(len(s) for s in stems) >= 2:
                 items.append((label, stems))
     return tuple(items)
 

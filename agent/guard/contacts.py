@@ -37,11 +37,19 @@ def _phone_digits(raw: str) -> str | None:
     return digits[-10:]
 
 
+def _is_link(raw: str) -> bool:
+    """False for names written like domains ("ASP.NET"): no scheme or www. and an upper-case ending."""
+    if re.match(r"(?:https?://|www\.)", raw, re.IGNORECASE):
+        return True
+    host = raw.split("/", 1)[0]
+    return not host.rsplit(".", 1)[-1].isupper()
+
+
 def extract(text: str) -> dict[str, set[str]]:
     """The normalised links, addresses and phone numbers in the text, by kind."""
     emails = {m.group(0).rstrip(_TRAILING).lower() for m in _EMAIL.finditer(text)}
     without_emails = _EMAIL.sub(" ", text)
-    links = {normal_link(m.group(0)) for m in _URL.finditer(without_emails)}
+    links = {normal_link(m.group(0)) for m in _URL.finditer(without_emails) if _is_link(m.group(0))}
     without_links = _URL.sub(" ", without_emails)
     phones = {d for m in _PHONE.finditer(without_links) if (d := _phone_digits(m.group(0)))}
     return {"link": {x for x in links if x}, "email": emails, "phone": phones}
