@@ -129,6 +129,7 @@ CASES = [
     # Russian, one check at a time.
     ("ru-placeholder-name", RU, "first", "", ru(GOOD_RU.replace("Мария", "[Имя]")), {"placeholders"}),
     ("ru-placeholder-company", RU, "first", "", ru(GOOD_RU.replace("«Бета»", "{компания}")), {"placeholders"}),
+    ("ru-percent-variable", RU, "first", "", ru(GOOD_RU.replace("Мария", "%Имя%")), {"placeholders"}),
     ("ru-your-name-quoted", RU, "first", "", ru(GOOD_RU + "С уважением, «Ваше имя»\n\n"), {"placeholders"}),
     ("ru-insert", RU, "first", "", ru(GOOD_RU + "ВСТАВИТЬ КЕЙС.\n\n"), {"placeholders"}),
     ("ru-bitly", RU, "first", "", ru(GOOD_RU.replace("https://cal.acme.ru/anna", "https://bit.ly/abc")),
@@ -194,6 +195,13 @@ def test_claims_backed_by_knowledge_pass():
     assert not check_draft(GuardDraft("reply", text.replace("20%", "25%")), ctx)[3].ok
 
 
+def test_the_user_own_offer_backs_its_terms_and_links():
+    ctx = GuardContext(offer="Team plan: $39 per seat for the first year, see acme.io/team")
+    text = "Hi Maria, our team plan is $39 per seat for the first year: acme.io/team. Worth a look?"
+    assert all(v.ok for v in check_draft(GuardDraft("reply", text), ctx))
+    assert not check_draft(GuardDraft("reply", text), GuardContext())[3].ok
+
+
 def test_forbidden_list_is_split_into_items():
     items = [label for label, _ in forbidden_items("Never promise discounts, free trials, refunds\n"
                                                    "* do not compare us with Rival, because it sounds petty\n"
@@ -225,10 +233,11 @@ def test_prompt_fragments_drop_template_tags():
 def test_context_from_any_persona_like_object():
     class Persona:
         call_to_action, knowledge, signature, forbidden, offer = "cta", "facts", "sig", "never", "offer"
+        value_proposition = "why"
 
     ctx = GuardContext.from_persona(Persona(), expected_language="de")
-    assert (ctx.call_to_action, ctx.knowledge, ctx.signature, ctx.forbidden, ctx.expected_language) == \
-        ("cta", "facts", "sig", "never", "de")
+    assert (ctx.call_to_action, ctx.knowledge, ctx.signature, ctx.forbidden, ctx.offer, ctx.expected_language) == \
+        ("cta", "facts", "sig", "never", "offer\nwhy", "de")
 
 
 def test_the_real_prompts_leak_only_when_quoted():

@@ -61,6 +61,8 @@ class GuardContext:
 
     call_to_action: str = ""
     knowledge: str = ""
+    offer: str = ""
+    """The persona's offer and value proposition: the user's own words, so their links and terms may be repeated."""
     signature: str = ""
     forbidden: str = ""
     thread_texts: tuple[str, ...] = ()
@@ -76,14 +78,21 @@ class GuardContext:
 
     @classmethod
     def from_persona(cls, persona: Any, **kwargs: Any) -> GuardContext:
-        """A context from any object with the persona's fields (call_to_action, knowledge, signature, forbidden)."""
+        """A context from any object with the persona's fields (call_to_action, knowledge, signature, forbidden...)."""
         fields = {name: (getattr(persona, name, "") or "") for name in
                   ("call_to_action", "knowledge", "signature", "forbidden")}
+        fields["offer"] = "\n".join(filter(None, (getattr(persona, "offer", ""),
+                                                  getattr(persona, "value_proposition", ""))))
         return cls(**{**fields, **kwargs})
 
     def sources(self) -> tuple[str, ...]:
         """Every text a link, address or number in a draft may come from."""
-        return (self.call_to_action, self.knowledge, self.signature, *self.thread_texts, *self.extra_sources)
+        return (self.call_to_action, self.knowledge, self.offer, self.signature, *self.thread_texts,
+                *self.extra_sources)
+
+    def backing(self) -> str:
+        """What may back an amount, discount, guarantee or deadline: the knowledge notes and the user's own offer."""
+        return f"{self.knowledge}\n{self.offer}\n{self.call_to_action}"
 
 
 def _norm(text: str) -> str:
@@ -115,7 +124,7 @@ def check_placeholders(draft: GuardDraft, ctx: GuardContext) -> Verdict:
 
 
 def check_contacts(draft: GuardDraft, ctx: GuardContext) -> Verdict:
-    """Links, addresses and phone numbers only from the call to action, knowledge, signature or the thread."""
+    """Links, addresses and numbers only from the persona (call to action, knowledge, offer, signature) or thread."""
     bad = contacts.unknown(_whole(draft), ctx.sources())
     return Verdict("contacts", not bad,
                    f"Not given by the persona or the recipient: {_listing(bad)}." if bad
@@ -130,8 +139,8 @@ def check_never_say(draft: GuardDraft, ctx: GuardContext) -> Verdict:
 
 
 def check_claims(draft: GuardDraft, ctx: GuardContext) -> Verdict:
-    """No money amount, percentage, discount, guarantee or deadline the knowledge notes do not contain."""
-    found = claims.unbacked_claims(body_of(draft, ctx) + "\n" + draft.subject, ctx.knowledge)
+    """No money amount, percentage, discount, guarantee or deadline that the knowledge notes (or offer) lack."""
+    found = claims.unbacked_claims(body_of(draft, ctx) + "\n" + draft.subject, ctx.backing())
     return Verdict("claims", not found,
                    f"Promises not in the knowledge notes: {_listing(found)}." if found
                    else "No amounts, discounts, guarantees or deadlines beyond the knowledge notes.")

@@ -132,7 +132,7 @@ def code_for(name: str | None) -> str | None:
 
 def expected(persona_language: str | None, *, latest_inbound: str | None = None,
              recipient_language: str | None = None, default: str = "en") -> str | None:
-    """The language a draft must be in: the persona's fixed one, else the recipient's latest message's, else known/default."""
+    """The language a draft must be in: the persona's fixed one, else the latest reply's, else the known or default."""
     fixed = code_for(persona_language)
     if fixed:
         return fixed

@@ -1,4 +1,4 @@
-"""Template leftovers in a draft: bracketed or braced variables, "Your Name", "INSERT", lorem ipsum (English, Russian)."""
+"""Template leftovers in a draft: bracketed or braced variables, "Your Name", "INSERT", lorem ipsum (EN and RU)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a braced placeholder", re.compile(r"\{\{?\s*[^{}\n]{1,40}?\s*\}?\}")),
     ("an angle-bracket placeholder",
      re.compile(r"<(?!/?(?i:untrusted_email))\s*[A-ZА-ЯЁa-zа-яё][\w .-]{0,30}\s*>(?!\S*@)")),
-    ("a percent variable", re.compile(r"%[A-Za-z_]{2,30}%|\$\{?[a-z_]{3,30}\}?(?!\d)")),
+    ("a percent variable", re.compile(r"%[A-Za-zА-Яа-яЁё_]{2,30}%|\$\{?[a-z_]{3,30}\}?(?!\d)")),
     ("a name placeholder", re.compile(r"\b(?:Your|YOUR) (?:Name|NAME|Company|COMPANY|Title|TITLE)\b|"
                                       r"\b(?:First|Last|Company|Recipient) Name\b|\bFIRST_?NAME\b")),
     ("an INSERT marker", re.compile(r"\b(?:INSERT|TODO|TBD|FIXME)\b|\bX{3,}\b|_{4,}")),
