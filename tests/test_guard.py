@@ -186,6 +186,7 @@ def test_per_kind_limits_come_from_the_context():
     ctx = GuardContext(max_chars={"first": 100})
     verdict = check_draft(GuardDraft("first", "Hi Maria, " + "we write emails for you. " * 5), ctx)[4]
     assert not verdict.ok and "100" in verdict.detail
+    assert check_draft(GuardDraft("reply", "Hi Maria, " + "we write emails for you. " * 5), ctx)[4].ok
 
 
 def test_claims_backed_by_knowledge_pass():

@@ -149,7 +149,7 @@ def check_claims(draft: GuardDraft, ctx: GuardContext) -> Verdict:
 def check_length(draft: GuardDraft, ctx: GuardContext) -> Verdict:
     """A body of at least one real sentence and at most the kind's maximum length."""
     body = body_of(draft, ctx)
-    limit = ctx.max_chars.get(draft.kind, max(ctx.max_chars.values(), default=1500))
+    limit = ctx.max_chars.get(draft.kind) or DEFAULT_MAX_CHARS.get(draft.kind, DEFAULT_MAX_CHARS["reply"])
     words = re.findall(r"[^\W\d_]{2,}", body)
     if len(words) < ctx.min_words:
         return Verdict("length", False, f"The body has {len(words)} words without the signature; "
