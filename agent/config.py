@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64, validation_alias="EA_WORKER_CONCURRENCY")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
+    check_deliverability: bool = Field(default=True, validation_alias="EA_CHECK_DELIVERABILITY")
+    dns_servers: str = Field(default="", validation_alias="EA_DNS_SERVERS")
+    dns_timeout_seconds: float = Field(default=2.0, gt=0, le=30, validation_alias="EA_DNS_TIMEOUT_SECONDS")
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("EA_LOG_LEVEL", "LOG_LEVEL"))
 
     @field_validator("base_url", "gmail_api_url", "openai_base_url")
