@@ -71,8 +71,8 @@ MAPPED_FIELDS = {"email": EMAIL_COLUMNS, "name": NAME_COLUMNS, "company": COMPAN
 def guess_mapping(headers: list[str]) -> dict[str, str]:
     """For each field, the first column whose name is a known alias ('' when none)."""
     lowered = [h.lower() for h in headers]
-    hints = {"email": ("mail",), "name": ("name",), "company": ("company", "organi"), "context": ("note", "context"),
-             "timezone": ("zone", "tz")}
+    hints = {"email": ("mail", "почт"), "name": ("name", "имя", "фио"), "company": ("company", "organi", "компан", "организ"),
+             "context": ("note", "context", "заметк", "примечан", "коммент"), "timezone": ("zone", "tz", "пояс")}
     mapping: dict[str, str] = {}
     for field, aliases in MAPPED_FIELDS.items():
         exact = next((headers[i] for i, h in enumerate(lowered) if h in aliases), "")
