@@ -13,7 +13,8 @@ from agent.imports.tabular import read_table
 from agent.suppressions.service import emails_from_csv
 from agent.threads import bulk
 
-RUSSIAN = "email;name;company\nivan@example.ru;Иван Петров;ООО «Ромашка»\nolga@example.ru;Ольга Смирнова;Рога и копыта\n"
+RUSSIAN = ("email;name;company\nivan@example.ru;Иван Петров;ООО «Ромашка»\n"
+           "olga@example.ru;Ольга Смирнова;Рога и копыта\n")
 LATIN = "email,name,company\njose@example.es,José García,Café Müller\nmm@example.de,Jürgen Müller,Straße AG\n"
 
 
@@ -72,12 +73,13 @@ def workbook(rows: list[list[object]]) -> bytes:
 def test_xlsx_first_sheet_values() -> None:
     from datetime import datetime
 
-    data = workbook([["Email", "Name", "Phone", "Since"], ["ivan@example.ru", "Иван", 79161234567, datetime(2026, 1, 5)],
+    data = workbook([["Email", "Name", "Phone", "Since"],
+                     ["ivan@example.ru", "Иван", 79161234567, datetime(2026, 1, 5)],
                      [None, None, None, None], ["jose@example.es", "José", 1.5, "=1+1"]])
     table = read_table(data, filename="people.xlsx")
     assert table.kind == "xlsx" and table.header == ["Email", "Name", "Phone", "Since"]
     assert [(r.number, r.cells) for r in table.rows] == [(2, ["ivan@example.ru", "Иван", "79161234567", "2026-01-05"]),
-                                                          (4, ["jose@example.es", "José", "1.5", ""])]  # values, not formulas
+                                                          (4, ["jose@example.es", "José", "1.5", ""])]  # no formulas
     assert read_table(data, filename=None).kind == "xlsx", "recognised by its content too"
 
 

@@ -7,7 +7,7 @@ import csv
 import io
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 
@@ -51,7 +51,6 @@ class Table:
     encoding: str | None = None  # Python codec name; None for .xlsx
     delimiter: str | None = None
     nul_removed: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def encoding_label(self) -> str:
@@ -106,7 +105,8 @@ def decode(data: bytes) -> tuple[str, str]:
     Stray NUL bytes are dropped before guessing a single-byte encoding.
     """
     for bom, codec in ((codecs.BOM_UTF32_LE, "utf_32"), (codecs.BOM_UTF32_BE, "utf_32"),
-                       (codecs.BOM_UTF8, "utf_8_sig"), (codecs.BOM_UTF16_LE, "utf_16"), (codecs.BOM_UTF16_BE, "utf_16")):
+                       (codecs.BOM_UTF8, "utf_8_sig"), (codecs.BOM_UTF16_LE, "utf_16"),
+                       (codecs.BOM_UTF16_BE, "utf_16")):
         if data.startswith(bom):
             try:
                 return data.decode(codec), codec
@@ -245,7 +245,7 @@ def _table(records: list[tuple[int, list[str]]], *, kind: str, max_rows: int) ->
     rows = [(n, [c.strip() for c in cells]) for n, cells in records if any(c.strip() for c in cells)]
     if not rows:
         raise InvalidInput("The file is empty. It needs a header row and one row per person.")
-    (_n, header), data = rows[0], rows[1:]
+    header, data = rows[0][1], rows[1:]
     if len(data) > max_rows:
         raise InvalidInput(f"The file has more than {max_rows:,} rows; at most {max_rows:,} rows per upload. "
                            "Split it into smaller files.")

@@ -7,7 +7,10 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
+from agent.config import Settings
 from agent.errors import Conflict, InvalidInput
+from agent.imports import deliverability
+from agent.imports.deliverability import Reason, Verdict
 from agent.imports.tabular import Table, read_table
 from agent.threads.models import ThreadCreate
 
@@ -71,7 +74,8 @@ MAPPED_FIELDS = {"email": EMAIL_COLUMNS, "name": NAME_COLUMNS, "company": COMPAN
 def guess_mapping(headers: list[str]) -> dict[str, str]:
     """For each field, the first column whose name is a known alias ('' when none)."""
     lowered = [h.lower() for h in headers]
-    hints = {"email": ("mail", "почт"), "name": ("name", "имя", "фио"), "company": ("company", "organi", "компан", "организ"),
+    hints = {"email": ("mail", "почт"), "name": ("name", "имя", "фио"),
+             "company": ("company", "organi", "компан", "организ"),
              "context": ("note", "context", "заметк", "примечан", "коммент"), "timezone": ("zone", "tz", "пояс")}
     mapping: dict[str, str] = {}
     for field, aliases in MAPPED_FIELDS.items():
@@ -122,3 +126,23 @@ async def screen(conn: Any, *, user_id: UUID, valid: list[tuple[int, ThreadCreat
             start.append((number, data))
         seen.setdefault(email, number)
     return start, skipped
+
+
+async def check_domains(ready: list[tuple[int, ThreadCreate]], *, settings: Settings) -> tuple[
+        list[tuple[int, ThreadCreate]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows whose domain may receive mail, rows refused ("undeliverable", with a Reason) and rows not checked."""
+    domain = {n: deliverability.domain_of(str(d.recipient_email)) for n, d in ready}
+    checks = await deliverability.check_domains(domain.values(), settings=settings)
+    keep: list[tuple[int, ThreadCreate]] = []
+    refused: list[dict[str, Any]] = []
+    unchecked: list[dict[str, Any]] = []
+    for number, data in ready:
+        check = checks[domain[number]]
+        if check.verdict is Verdict.REFUSED:
+            refused.append({"row": number, "email": str(data.recipient_email), "kind": "undeliverable",
+                            "reason": check.reason})
+            continue
+        if check.verdict is Verdict.NOT_CHECKED and check.reason is not Reason.DISABLED:
+            unchecked.append({"row": number, "email": str(data.recipient_email), "reason": check.reason})
+        keep.append((number, data))
+    return keep, refused, unchecked

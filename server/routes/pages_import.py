@@ -1,4 +1,4 @@
-"""Starting many threads from a CSV or .xlsx file: upload, map columns, check every row, then start them with progress."""
+"""Starting many threads from a CSV or .xlsx file: upload, map columns, check every row, then start with progress."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput, NotFound
-from agent.imports import deliverability
-from agent.imports.deliverability import Reason, Verdict
+from agent.imports.deliverability import Reason
 from agent.imports.tabular import Table, read_table
 from agent.services import Services
 from agent.threads import bulk
@@ -75,9 +74,10 @@ def _source(table: Table) -> dict[str, str]:
             "delimiter": table.delimiter_name if table.kind == "csv" else "", "nul": "1" if table.nul_removed else ""}
 
 
-def _carried(form: FormData) -> tuple[Table, dict[str, str]]:
+async def _carried(form: FormData) -> tuple[Table, dict[str, str]]:
     """The table carried by the preview form (re-encoded as UTF-8 CSV) and how the original upload was read."""
-    table = read_table(str(form.get("csv_text", "")).encode("utf-8"), filename="import.csv", max_rows=bulk.MAX_ROWS)
+    data = str(form.get("csv_text", "")).encode("utf-8")
+    table = await asyncio.to_thread(read_table, data, filename="import.csv", max_rows=bulk.MAX_ROWS)
     source = {k: str(form.get(f"source_{k}", "")) for k in ("kind", "encoding", "delimiter", "nul")}
     return table, source if source["kind"] else _source(table)
 
@@ -108,14 +108,8 @@ async def _check(request: Request, uid: UUID, form: FormData, table: Table, sour
         persona = await assistants.get(conn, user_id=uid, assistant_id=assistant_id)
         ready, skipped = await bulk.screen(conn, user_id=uid, valid=valid)
     invalid = [{**e, "error": _friendly(e["error"])} for e in invalid]
-    checks = await deliverability.check_domains(
-        (deliverability.domain_of(str(d.recipient_email)) for _n, d in ready), settings=services(request).settings)
-    verdicts = [(n, d, checks[deliverability.domain_of(str(d.recipient_email))]) for n, d in ready]
-    invalid += [{"row": n, "email": str(d.recipient_email), "kind": "undeliverable", "error": _dns_reason(c.reason)}
-                for n, d, c in verdicts if c.verdict is Verdict.REFUSED]
-    unchecked = [{"row": n, "email": str(d.recipient_email)} for n, d, c in verdicts
-                 if c.verdict is Verdict.NOT_CHECKED and c.reason is not Reason.DISABLED]
-    ready = [(n, d) for n, d, c in verdicts if c.verdict is not Verdict.REFUSED]
+    ready, refused, unchecked = await bulk.check_domains(ready, settings=services(request).settings)
+    invalid += [{**r, "error": _dns_reason(r["reason"])} for r in refused]
     problems = {e["row"]: e for e in invalid} | {s["row"]: s for s in skipped}
     return {"headers": headers, "mapping": mapping, "rows": rows[:PREVIEW_ROWS], "total": len(rows),
             "invalid": invalid, "skipped": skipped, "ready": ready, "problems": problems, "persona": persona,
@@ -157,7 +151,7 @@ async def preview(request: Request) -> Response:
     if errors:
         return await _upload_error(request, uid, form, errors)
     try:
-        table = read_table(data, filename=upload.filename, max_rows=bulk.MAX_ROWS)
+        table = await asyncio.to_thread(read_table, data, filename=upload.filename, max_rows=bulk.MAX_ROWS)
         checked = await _check(request, uid, form, table, _source(table))
     except InvalidInput as exc:
         return await _upload_error(request, uid, form, {"file": exc.message})
@@ -169,7 +163,7 @@ async def recheck(request: Request) -> Response:
     """The row checks again after the column mapping changed (an htmx fragment, or the whole page)."""
     uid = user_id(request)
     form = await csrf.checked_form(request)
-    checked = await _check(request, uid, form, *_carried(form))
+    checked = await _check(request, uid, form, *await _carried(form))
     if request.headers.get("hx-request"):
         return partial(request, "partials/import_check.html", **checked)
     return await render(request, "import_preview.html", **checked)
@@ -198,7 +192,7 @@ async def start(request: Request) -> Response:
     """Start the rows that passed the checks, in the background; the page shows the progress."""
     uid = user_id(request)
     form = await csrf.checked_form(request)
-    checked = await _check(request, uid, form, *_carried(form))
+    checked = await _check(request, uid, form, *await _carried(form))
     if not checked["ready"]:
         flash(request, _("No row can be started: fix the file and upload it again."), "bad")
         return back("/threads/import")
