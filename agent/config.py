@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
+    @field_validator("dns_servers")
+    @classmethod
+    def _check_dns_servers(cls, value: str) -> str:
+        parse_dns_servers(value)
+        return value
+
+    @property
+    def dns_server_addresses(self) -> list[tuple[str, int]]:
+        """EA_DNS_SERVERS as (IP address, port) pairs; empty means the system resolver."""
+        return parse_dns_servers(self.dns_servers)
+
     @model_validator(mode="after")
     def _default_base_url(self) -> Settings:
         if not self.base_url:
@@ -117,6 +128,27 @@ class Settings(BaseSettings):
                 f"sign-in, so it binds to loopback only; refusing host {self.host!r}. Use 127.0.0.1, "
                 f"or configure Google sign-in to serve other addresses."
             )
+
+
+def parse_dns_servers(value: str) -> list[tuple[str, int]]:
+    """"1.1.1.1, 127.0.0.1:5353, [::1]:5353" as (address, port) pairs; ValueError naming a bad entry."""
+    servers = []
+    for spec in (s.strip() for s in value.split(",") if s.strip()):
+        if spec.startswith("["):
+            host, _sep, port = spec[1:].partition("]")
+            port = port.removeprefix(":")
+        elif spec.count(":") == 1:
+            host, _sep, port = spec.partition(":")
+        else:
+            host, port = spec, ""
+        try:
+            address, number = str(ipaddress.ip_address(host)), int(port or 53)
+        except ValueError as exc:
+            raise ValueError(f"EA_DNS_SERVERS entry {spec!r} is not IP[:port] (IPv6 as [addr]:port)") from exc
+        if not 0 < number < 65536:
+            raise ValueError(f"EA_DNS_SERVERS entry {spec!r} has a port outside 1-65535")
+        servers.append((address, number))
+    return servers
 
 
 def is_loopback(host: str) -> bool:

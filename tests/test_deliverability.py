@@ -123,3 +123,12 @@ def test_import_preview_refuses_domains_that_take_no_mail(dns_server: ServerProc
     emails = {t["recipient_email"] for t in query(db, "SELECT recipient_email FROM threads")}
     assert emails == {"ann@mx-ok.example.net", "bo@a-only.example.net", "ed@silent.example.net"}
     assert {t["recipient_name"] for t in query(db, "SELECT recipient_name FROM threads")} == {"Анна", "Борис", "Эдуард"}
+
+
+def test_dns_server_setting_is_validated() -> None:
+    assert Settings(EA_DNS_SERVERS="127.0.0.1:5353, [::1]:53, 9.9.9.9").dns_server_addresses == [
+        ("127.0.0.1", 5353), ("::1", 53), ("9.9.9.9", 53)]
+    assert Settings(EA_DNS_SERVERS="").dns_server_addresses == []
+    for bad in ("dns.example.net", "127.0.0.1:0", "127.0.0.1:x"):
+        with pytest.raises(ValueError, match="EA_DNS_SERVERS"):
+            Settings(EA_DNS_SERVERS=bad)

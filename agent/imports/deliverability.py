@@ -51,25 +51,14 @@ class DomainCheck:
     reason: Reason | None = None
 
 
-def make_resolver(servers: str, timeout: float) -> dns.resolver.Resolver:
-    """A resolver for "host[:port],…" (IPv6 as [addr]:port), or the system's when servers is empty."""
-    resolver = dns.resolver.Resolver(configure=not servers.strip())
-    if servers.strip():
-        resolver.nameservers = [_nameserver(s.strip()) for s in servers.split(",") if s.strip()]
+def make_resolver(servers: list[tuple[str, int]], timeout: float) -> dns.resolver.Resolver:
+    """A resolver asking these (address, port) servers, or the system's (/etc/resolv.conf) when there are none."""
+    resolver = dns.resolver.Resolver(configure=not servers)
+    if servers:
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in servers]
     resolver.timeout = resolver.lifetime = timeout
     resolver.cache = dns.resolver.LRUCache()
     return resolver
-
-
-def _nameserver(spec: str) -> dns.nameserver.Nameserver:
-    if spec.startswith("["):
-        host, _sep, port = spec[1:].partition("]")
-        port = port.lstrip(":")
-    elif spec.count(":") == 1:
-        host, _sep, port = spec.partition(":")
-    else:
-        host, port = spec, ""
-    return dns.nameserver.Do53Nameserver(host, int(port or 53))
 
 
 def check_domain(domain: str, resolver: dns.resolver.Resolver) -> DomainCheck:
@@ -106,7 +95,7 @@ async def check_domains(domains: Iterable[str], *, settings: Settings) -> dict[s
     if not unique:
         return {}
     timeout = settings.dns_timeout_seconds
-    resolver = make_resolver(settings.dns_servers, timeout)
+    resolver = make_resolver(settings.dns_server_addresses, timeout)
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(unique)), thread_name_prefix="dns-check")
     started = time.monotonic()
