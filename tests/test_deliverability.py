@@ -132,3 +132,10 @@ def test_dns_server_setting_is_validated() -> None:
     for bad in ("dns.example.net", "127.0.0.1:0", "127.0.0.1:x"):
         with pytest.raises(ValueError, match="EA_DNS_SERVERS"):
             Settings(EA_DNS_SERVERS=bad)
+
+
+async def test_international_domains_are_looked_up_in_punycode(fake_dns: FakeDNS) -> None:
+    fake_dns.zone["xn--e1afmkfd.xn--p1ai"] = {"MX": ["10 mx.example.com."]}
+    results = await check_domains(["пример.рф", "Пример.РФ"], settings=settings(fake_dns))
+    assert results == {"пример.рф": DomainCheck("пример.рф", Verdict.OK)}
+    assert fake_dns.queries[("xn--e1afmkfd.xn--p1ai", "MX")] == 1
