@@ -62,12 +62,27 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64, validation_alias="EA_WORKER_CONCURRENCY")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
+    check_deliverability: bool = Field(default=True, validation_alias="EA_CHECK_DELIVERABILITY")
+    dns_servers: str = Field(default="", validation_alias="EA_DNS_SERVERS")
+    dns_timeout_seconds: float = Field(default=2.0, gt=0, le=30, validation_alias="EA_DNS_TIMEOUT_SECONDS")
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("EA_LOG_LEVEL", "LOG_LEVEL"))
 
     @field_validator("base_url", "gmail_api_url", "openai_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _check_dns_servers(cls, value: str) -> str:
+        parse_dns_servers(value)
+        return value
+
+    @property
+    def dns_server_addresses(self) -> list[tuple[str, int]]:
+        """EA_DNS_SERVERS as (IP address, port) pairs; empty means the system resolver."""
+        return parse_dns_servers(self.dns_servers)
 
     @model_validator(mode="after")
     def _default_base_url(self) -> Settings:
@@ -113,6 +128,27 @@ class Settings(BaseSettings):
                 f"sign-in, so it binds to loopback only; refusing host {self.host!r}. Use 127.0.0.1, "
                 f"or configure Google sign-in to serve other addresses."
             )
+
+
+def parse_dns_servers(value: str) -> list[tuple[str, int]]:
+    """"1.1.1.1, 127.0.0.1:5353, [::1]:5353" as (address, port) pairs; ValueError naming a bad entry."""
+    servers = []
+    for spec in (s.strip() for s in value.split(",") if s.strip()):
+        if spec.startswith("["):
+            host, _sep, port = spec[1:].partition("]")
+            port = port.removeprefix(":")
+        elif spec.count(":") == 1:
+            host, _sep, port = spec.partition(":")
+        else:
+            host, port = spec, ""
+        try:
+            address, number = str(ipaddress.ip_address(host)), int(port or 53)
+        except ValueError as exc:
+            raise ValueError(f"EA_DNS_SERVERS entry {spec!r} is not IP[:port] (IPv6 as [addr]:port)") from exc
+        if not 0 < number < 65536:
+            raise ValueError(f"EA_DNS_SERVERS entry {spec!r} has a port outside 1-65535")
+        servers.append((address, number))
+    return servers
 
 
 def is_loopback(host: str) -> bool:
