@@ -51,8 +51,9 @@ def create_app(settings: Settings) -> FastAPI:
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
 
-    # /docs and /redoc with Swagger UI and ReDoc served from the fastapi-offline package: no CDN, works offline.
-    app = FastAPIOffline(title="Email Assistant", version="0.1.0", lifespan=lifespan,
+    # /docs: Swagger UI served from the fastapi-offline package, no CDN, works offline. No /redoc: ReDoc fetches
+    # its logo from a CDN whatever the options, and one API page is enough.
+    app = FastAPIOffline(title="Email Assistant", version="0.1.0", lifespan=lifespan, redoc_url=None,
                          description="Self-hostable AI outreach assistant that writes from your own Gmail.",
                          static_url="/static-offline-docs")
     app.state.settings = settings
