@@ -110,11 +110,13 @@ class Settings(BaseSettings):
             try:
                 network = ipaddress.ip_network(item, strict=False)
             except ValueError as exc:
-                raise ConfigError(f"EA_LOCAL_ALLOWED_CLIENTS: {item!r} is not an IP network (e.g. 10.89.64.0/24).") from exc
-            if not (network.is_private or network.is_loopback) or network.prefixlen < MIN_ALLOWED_PREFIX[network.version]:
                 raise ConfigError(
-                    f"EA_LOCAL_ALLOWED_CLIENTS: {item} is not a private network of at most "
-                    f"/{MIN_ALLOWED_PREFIX[network.version]}; list only the container network's own subnet."
+                    f"EA_LOCAL_ALLOWED_CLIENTS: {item!r} is not an IP network (e.g. 10.89.64.0/24).") from exc
+            widest = MIN_ALLOWED_PREFIX[network.version]
+            if not (network.is_private or network.is_loopback) or network.prefixlen < widest:
+                raise ConfigError(
+                    f"EA_LOCAL_ALLOWED_CLIENTS: {item} is not a private network of at most /{widest}; "
+                    f"list only the container network's own subnet."
                 )
             networks.append(network)
         return networks
