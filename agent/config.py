@@ -10,6 +10,9 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The widest network EA_LOCAL_ALLOWED_CLIENTS accepts: a /16 (IPv4) or /48 (IPv6) is already a whole site.
+MIN_ALLOWED_PREFIX = {4: 16, 6: 48}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", "please-change", "xxx"}
 
 
@@ -28,6 +31,7 @@ class Settings(BaseSettings):
         validation_alias="EA_DATA_DIR",
     )
     host: str = Field(default="127.0.0.1", validation_alias="EA_HOST")
+    local_allowed_clients: str = Field(default="", validation_alias="EA_LOCAL_ALLOWED_CLIENTS")
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="EA_PORT")
     base_url: str = Field(default="", validation_alias="EA_BASE_URL")
     secret_key: SecretStr | None = Field(default=None, validation_alias="EA_SECRET_KEY")
@@ -112,6 +116,26 @@ class Settings(BaseSettings):
         raw = self.secret_key.get_secret_value() if self.secret_key else ""
         return [k.strip() for k in raw.split(",") if k.strip()]
 
+    def local_client_networks(self) -> list[IPNetwork]:
+        """EA_LOCAL_ALLOWED_CLIENTS as networks; each must be private (a container network, not the internet)."""
+        networks: list[IPNetwork] = []
+        for item in (part.strip() for part in self.local_allowed_clients.split(",")):
+            if not item:
+                continue
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"EA_LOCAL_ALLOWED_CLIENTS: {item!r} is not an IP network (e.g. 10.89.64.0/24).") from exc
+            widest = MIN_ALLOWED_PREFIX[network.version]
+            if not (network.is_private or network.is_loopback) or network.prefixlen < widest:
+                raise ConfigError(
+                    f"EA_LOCAL_ALLOWED_CLIENTS: {item} is not a private network of at most /{widest}; "
+                    f"list only the container network's own subnet."
+                )
+            networks.append(network)
+        return networks
+
     def check(self) -> None:
         """Refuse configurations that cannot be safe; raise ConfigError with the fix."""
         keys = self.secret_keys()
@@ -122,11 +146,12 @@ class Settings(BaseSettings):
                     "Fernet key: generate one with `python -c \"from cryptography.fernet import "
                     "Fernet; print(Fernet.generate_key().decode())\"`."
                 )
-        if self.local_mode and not is_loopback(self.host):
+        if self.local_mode and not is_loopback(self.host) and not self.local_client_networks():
             raise ConfigError(
                 f"Local mode (no GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET) serves one user without "
                 f"sign-in, so it binds to loopback only; refusing host {self.host!r}. Use 127.0.0.1, "
-                f"or configure Google sign-in to serve other addresses."
+                f"or configure Google sign-in to serve other addresses (in a container: set "
+                f"EA_LOCAL_ALLOWED_CLIENTS to the container network's subnet, see docs/containers.md)."
             )
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.sessions import SessionMiddleware
 
 from agent.config import Settings
@@ -16,7 +17,7 @@ from runtime.google.pubsub import MailListeners
 from agent.keyring import load_keyring
 from runtime.startup import open_services
 from runtime.worker import run as worker_run
-from server import errors, security
+from server import clients, errors, security
 from server.routes import assistants, auth, health, pages, threads, webhooks
 from server.routes import settings as settings_routes
 from server.routes import suppressions, unsubscribe
@@ -50,14 +51,18 @@ def create_app(settings: Settings) -> FastAPI:
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
 
-    app = FastAPI(title="Email Assistant", version="0.1.0", lifespan=lifespan,
-                  description="Self-hostable AI outreach assistant that writes from your own Gmail.")
+    # /docs: Swagger UI served from the fastapi-offline package, no CDN, works offline. No /redoc: ReDoc fetches
+    # its logo from a CDN whatever the options, and one API page is enough.
+    app = FastAPIOffline(title="Email Assistant", version="0.1.0", lifespan=lifespan, redoc_url=None,
+                         description="Self-hostable AI outreach assistant that writes from your own Gmail.",
+                         static_url="/static-offline-docs")
     app.state.settings = settings
     app.state.keyring = keyring = load_keyring(settings)
     app.add_middleware(SessionMiddleware, secret_key=keyring.session_secret, session_cookie="ea_session",
                        same_site="lax", https_only=settings.base_url.startswith("https://"), max_age=14 * 24 * 3600)
     errors.install(app)
     security.install(app, settings)
+    clients.install(app, settings)
     app.include_router(health.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
