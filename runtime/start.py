@@ -22,7 +22,7 @@ async def start_thread(svc: Services, conn: AsyncConnection, user_id: UUID, data
     try:
         await defer.defer_run(svc.jobs, thread_id=row["id"])
     except Exception as exc:  # nothing half-written: the thread is removed when its job cannot be queued
-        await conn.execute("DELETE FROM threads WHERE id = %s", (row["id"],))
+        await service.delete(conn, thread_id=row["id"])
         await conn.commit()
         raise StorageError("Could not queue the thread; nothing was created. Try again.") from exc
     return row

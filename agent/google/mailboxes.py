@@ -13,6 +13,7 @@ from psycopg import AsyncConnection
 from agent.events import service as events
 from agent.keyring import KeyRing
 from agent.threads import lifecycle
+from agent.threads import service as threads
 
 DISCONNECTED_PREFIX = "Gmail disconnected"
 
@@ -121,11 +122,7 @@ async def disconnect(conn: AsyncConnection, *, mailbox_id: UUID, reason: str, dr
 
 async def parked_by_disconnect(conn: AsyncConnection, *, user_id: UUID) -> list[UUID]:
     """Threads of the user parked because Gmail was disconnected."""
-    cur = await conn.execute(
-        "SELECT id FROM threads WHERE user_id = %s AND status = %s AND park_reason LIKE %s",
-        (user_id, lifecycle.Status.paused.value, DISCONNECTED_PREFIX + "%"),
-    )
-    return [r["id"] for r in await cur.fetchall()]
+    return await threads.parked_with_reason(conn, user_id=user_id, prefix=DISCONNECTED_PREFIX)
 
 
 async def claim_due_polls(conn: AsyncConnection, *, every_seconds: int) -> list[UUID]:

@@ -130,11 +130,8 @@ async def _finalize(
         )
         await messages.insert_outbound(conn, user_id=thread["user_id"], thread_id=thread["id"], transport=transport,
                                        msg=msg, sent=sent, author=author)
-        await conn.execute(
-            "UPDATE threads SET provider_thread_id = coalesce(provider_thread_id, %s),"
-            " subject = coalesce(subject, %s), updated_at = now() WHERE id = %s",
-            (sent.provider_thread_id, msg.subject, thread["id"]),
-        )
+        await threads.record_conversation(conn, thread_id=thread["id"], provider_thread_id=sent.provider_thread_id,
+                                          subject=msg.subject)
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="sent", actor=author,
                             summary=f"Sent {kind.replace('_', ' ')} to {msg.to_addr}.",
                             detail={"step": step, "message_id": msg.message_id, "reconciled": reconciled},

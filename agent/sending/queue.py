@@ -15,6 +15,7 @@ from psycopg import AsyncConnection
 from agent.events import service as events
 from agent.sending import settings as sending_settings
 from agent.sending.planner import Queued, Window, plan
+from agent.threads import service as threads
 from agent.threads.lifecycle import EventType, Status
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ async def replan(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> boo
 async def withdraw(conn: AsyncConnection, *, thread_id: UUID, step: int) -> None:
     """Remove an email that will not be sent (a reply came first, the human took over)."""
     await conn.execute("DELETE FROM send_queue WHERE thread_id = %s AND step = %s", (thread_id, step))
-    await conn.execute("UPDATE threads SET send_at = NULL WHERE id = %s", (thread_id,))
+    await threads.set_send_estimates(conn, thread_ids=[thread_id], send_at=[None])
 
 
 def _window(row: dict[str, Any]) -> Window:
@@ -127,9 +128,7 @@ async def _store_estimates(conn: AsyncConnection, pending: list[dict[str, Any]],
     await conn.execute(
         "UPDATE send_queue q SET estimated_at = v.at FROM unnest(%s::uuid[], %s::int[], %s::timestamptz[])"
         " AS v(thread_id, step, at) WHERE q.thread_id = v.thread_id AND q.step = v.step", (ids, steps, times))
-    await conn.execute(
-        "UPDATE threads t SET send_at = v.at FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, at)"
-        " WHERE t.id = v.id", (ids, times))
+    await threads.set_send_estimates(conn, thread_ids=ids, send_at=times)
 
 
 async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, rng: random.Random) -> Dispatch:

@@ -12,6 +12,7 @@ from agent.errors import Conflict, InvalidInput
 from agent.imports import deliverability
 from agent.imports.deliverability import Reason, Verdict
 from agent.imports.tabular import Table, read_table
+from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 
 MAX_ROWS = 5000
@@ -105,10 +106,7 @@ async def screen(conn: Any, *, user_id: UUID, valid: list[tuple[int, ThreadCreat
         list[tuple[int, ThreadCreate]], list[dict[str, Any]]]:
     """Valid rows that can start now, and the skipped ones: repeated in the file, already in a thread, suppressed."""
     emails = [str(d.recipient_email).lower() for _n, d in valid]
-    cur = await conn.execute(
-        "SELECT lower(recipient_email) AS email FROM threads"
-        " WHERE user_id = %s AND status <> 'closed' AND lower(recipient_email) = ANY(%s)", (user_id, emails))
-    open_threads = {r["email"] for r in await cur.fetchall()}
+    open_threads = await threads.open_to(conn, user_id=user_id, emails=emails)
     cur = await conn.execute("SELECT email, reason FROM suppressions WHERE user_id = %s AND email = ANY(%s)",
                              (user_id, emails))
     suppressed = {r["email"]: r["reason"] for r in await cur.fetchall()}

@@ -84,6 +84,43 @@ async def update(conn: AsyncConnection, *, thread_id: UUID, **fields: Any) -> No
     await conn.execute(query, {**values, "id": thread_id})
 
 
+async def record_conversation(
+    conn: AsyncConnection, *, thread_id: UUID, provider_thread_id: str | None, subject: str,
+) -> None:
+    """After the first send: the provider's conversation id and the subject replies keep (set once)."""
+    await conn.execute(
+        "UPDATE threads SET provider_thread_id = coalesce(provider_thread_id, %s), subject = coalesce(subject, %s),"
+        " updated_at = now() WHERE id = %s", (provider_thread_id, subject, thread_id))
+
+
+async def delete(conn: AsyncConnection, *, thread_id: UUID) -> None:
+    """Remove a thread that never started (its first job could not be queued)."""
+    await conn.execute("DELETE FROM threads WHERE id = %s", (thread_id,))
+
+
+async def parked_with_reason(conn: AsyncConnection, *, user_id: UUID, prefix: str) -> list[UUID]:
+    """The user's threads parked with a reason that starts with `prefix`."""
+    cur = await conn.execute(
+        "SELECT id FROM threads WHERE user_id = %s AND status = %s AND park_reason LIKE %s",
+        (user_id, Status.paused.value, prefix.replace("%", "\\%").replace("_", "\\_") + "%"))
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def open_to(conn: AsyncConnection, *, user_id: UUID, emails: list[str]) -> set[str]:
+    """Which of these (lower-case) addresses already have an open thread of the user."""
+    cur = await conn.execute(
+        "SELECT lower(recipient_email) AS email FROM threads WHERE user_id = %s AND status <> %s"
+        " AND lower(recipient_email) = ANY(%s)", (user_id, Status.closed.value, emails))
+    return {row["email"] for row in await cur.fetchall()}
+
+
+async def set_send_estimates(conn: AsyncConnection, *, thread_ids: list[UUID], send_at: list[Any]) -> None:
+    """When each thread's queued email is expected to go (None: nothing queued)."""
+    await conn.execute(
+        "UPDATE threads t SET send_at = v.at FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, at) WHERE t.id = v.id",
+        (thread_ids, send_at))
+
+
 async def parked_ids(conn: AsyncConnection) -> list[UUID]:
     """Threads the system parked (paused with a reason), for a retry at startup."""
     cur = await conn.execute("SELECT id FROM threads WHERE status = %s AND park_reason IS NOT NULL",
