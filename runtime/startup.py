@@ -16,7 +16,7 @@ from agent.keyring import load_keyring
 from agent.llm import LanguageModel
 from agent.users import service as users
 from graphs.graph import build
-from runtime import jobs
+from runtime import checkpoints, jobs
 from runtime.services import Services
 
 
@@ -35,7 +35,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         )
         job_app = jobs.make_app(conninfo)
         async with pool, saver_pool, job_app.open_async():
-            graph = build().compile(checkpointer=AsyncPostgresSaver(saver_pool), name="outreach_thread")
+            saver = AsyncPostgresSaver(saver_pool, serde=checkpoints.strict_serializer())
+            graph = build().compile(checkpointer=saver, name="outreach_thread")
             local_user_id = None
             if settings.local_mode:
                 async with pool.connection() as conn:
