@@ -93,9 +93,10 @@ def run_load(url: str, work: Path, *, threads: int, rate: float, seconds: float,
         try:
             persona = server.create_assistant(autonomy="autonomous", max_replies=50, **ALWAYS_OPEN)
             ids: list[str] = []
-            for start in range(0, threads, 500):
-                batch = [{"email": f"lead{i}@load.example"} for i in range(start, min(threads, start + 500))]
-                r = server.post("/api/threads/bulk", json={"assistant_id": persona["id"], "recipients": batch})
+            for start in range(0, threads, 100):
+                batch = [{"email": f"lead{i}@load.example"} for i in range(start, min(threads, start + 100))]
+                r = server.client.post("/api/threads/bulk", json={"assistant_id": persona["id"], "recipients": batch},
+                                       timeout=300)
                 assert r.status_code == 201, r.text
                 ids += r.json()["created"]
             wait_until(lambda: _rows(url, "SELECT count(*) AS n FROM threads WHERE status = %s",
