@@ -15,6 +15,7 @@ from agent.errors import AppError
 from agent.keyring import KeyRing
 from agent.suppressions import service as suppressions
 from agent.threads import company
+from agent.threads.models import ThreadRow
 
 REASON = "unsubscribed (one-click)"
 PATH = "/u/"
@@ -83,9 +84,9 @@ _BAD = ("This unsubscribe link is not valid: it was changed or did not come from
         "Use the link from the email exactly as it is, or reply to the email asking to be removed.")
 
 
-def url_for(base_url: str, keyring: KeyRing, thread: dict[str, Any]) -> str:
+def url_for(base_url: str, keyring: KeyRing, thread: ThreadRow) -> str:
     """The one-click unsubscribe URL for a thread's recipient."""
-    token = make_token(keyring, user_id=thread["user_id"], thread_id=thread["id"], email=thread["recipient_email"])
+    token = make_token(keyring, user_id=thread.user_id, thread_id=thread.id, email=thread.recipient_email)
     return f"{base_url.rstrip('/')}{PATH}{token}"
 
 

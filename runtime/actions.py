@@ -17,28 +17,29 @@ from agent.threads import service as threads
 from agent.threads import lifecycle
 from agent.threads.lifecycle import CloseReason, EventType, Status, WaitKind
 from agent.threads.models import DraftEdit, Feedback, HumanReply, SandboxReply, WaitRef
+from agent.threads.models import ThreadRow
 
 
-async def _thread(svc: Services, user_id: UUID, thread_id: UUID) -> dict[str, Any]:
+async def _thread(svc: Services, user_id: UUID, thread_id: UUID) -> ThreadRow:
     async with svc.pool.connection() as conn:
         return await threads.get(conn, user_id=user_id, thread_id=thread_id)
 
 
-def _require(thread: dict[str, Any], statuses: Collection[Status], doing: str) -> None:
-    if thread["status"] not in statuses:
-        state = thread["status"].replace("_", " ")
+def _require(thread: ThreadRow, statuses: Collection[Status], doing: str) -> None:
+    if thread.status not in statuses:
+        state = thread.status.replace("_", " ")
         raise Conflict(f"Cannot {doing}: the thread is {state}.")
 
 
-async def _queue(svc: Services, thread: dict[str, Any], event: dict[str, Any]) -> None:
-    await defer.defer_resume(svc.jobs, thread_id=thread["id"], event=event)
+async def _queue(svc: Services, thread: ThreadRow, event: dict[str, Any]) -> None:
+    await defer.defer_resume(svc.jobs, thread_id=thread.id, event=event)
 
 
 async def approve(svc: Services, *, user_id: UUID, thread_id: UUID, body: DraftEdit) -> None:
     """Approve the pending draft, with the user's edits if any."""
     thread = await _thread(svc, user_id, thread_id)
     _require(thread, {Status.awaiting_approval}, "approve")
-    event = {"type": EventType.approve.value, "wait_id": body.wait_id or thread["wait_id"], "by": str(user_id)}
+    event = {"type": EventType.approve.value, "wait_id": body.wait_id or thread.wait_id, "by": str(user_id)}
     event.update({k: v for k, v in (("subject", body.subject), ("text", body.text)) if v})
     await _queue(svc, thread, event)
 
@@ -47,14 +48,14 @@ async def reject(svc: Services, *, user_id: UUID, thread_id: UUID, body: WaitRef
     """Reject the pending draft: nothing is sent and the thread comes to you."""
     thread = await _thread(svc, user_id, thread_id)
     _require(thread, {Status.awaiting_approval}, "reject")
-    await _queue(svc, thread, {"type": EventType.reject.value, "wait_id": body.wait_id or thread["wait_id"]})
+    await _queue(svc, thread, {"type": EventType.reject.value, "wait_id": body.wait_id or thread.wait_id})
 
 
 async def regenerate(svc: Services, *, user_id: UUID, thread_id: UUID, body: Feedback) -> None:
     """Ask for a new draft that follows the feedback."""
     thread = await _thread(svc, user_id, thread_id)
     _require(thread, {Status.awaiting_approval}, "regenerate")
-    await _queue(svc, thread, {"type": EventType.regenerate.value, "wait_id": body.wait_id or thread["wait_id"],
+    await _queue(svc, thread, {"type": EventType.regenerate.value, "wait_id": body.wait_id or thread.wait_id,
                                "feedback": body.feedback})
 
 
@@ -81,7 +82,7 @@ async def resume(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
 async def takeover(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
     """Take the conversation over: the assistant stops writing until you hand it back."""
     thread = await _thread(svc, user_id, thread_id)
-    if not (thread["status"] == Status.active and thread["wait_kind"] == WaitKind.send_slot):  # queued: still possible
+    if not (thread.status == Status.active and thread.wait_kind == WaitKind.send_slot):  # queued: still possible
         _require(thread, {Status.waiting, Status.awaiting_approval}, "take over")
     await _queue(svc, thread, {"type": EventType.takeover.value})
 
@@ -114,7 +115,7 @@ async def sandbox_reply(svc: Services, *, user_id: UUID, thread_id: UUID, body: 
     """Post a reply as the recipient; it takes the same inbound path as real mail."""
     thread = await _thread(svc, user_id, thread_id)
     transport = await svc.transport_for(user_id)
-    if thread["transport"] != "sandbox" or not isinstance(transport, SandboxTransport):
+    if thread.transport != "sandbox" or not isinstance(transport, SandboxTransport):
         raise Conflict("Sandbox replies exist only for sandbox threads.")
     async with svc.pool.connection() as conn:
         last = await messages.last_outbound(conn, thread_id=thread_id)

@@ -20,6 +20,7 @@ from agent.threads import service as threads
 from agent.threads.lifecycle import ACCEPTS, EventType, Status, WaitKind
 from graphs.nodes.send import ThreadHeld
 from runtime.defer import defer_resume
+from agent.threads.models import ThreadRow
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,13 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
     kind = _kind(event)
     async with svc.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)
-        if thread["status"] == Status.closed:
+        if thread.status == Status.closed:
             if event and kind is not EventType.retry:
                 await _note(conn, thread, "ignored", f"Ignored {kind}: the thread is closed.", event)
             return "closed"
-        if thread["status"] == Status.paused:
-            if kind is EventType.resume or (kind is EventType.retry and thread["park_reason"]):
-                await lifecycle.unpause(conn, thread_id=thread_id, wait_kind=thread["wait_kind"])
+        if thread.status == Status.paused:
+            if kind is EventType.resume or (kind is EventType.retry and thread.park_reason):
+                await lifecycle.unpause(conn, thread_id=thread_id, wait_kind=thread.wait_kind)
                 event, kind = None, None
             else:
                 if event and kind not in (EventType.retry, EventType.followup_due):
@@ -88,34 +89,34 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
     except Exception as exc:  # any failure parks the thread visibly; nothing is lost, a retry is queued
         await park(svc, thread, exc)
         return "parked"
-    if thread["failures"]:
+    if thread.failures:
         async with svc.pool.connection() as conn:
             await lifecycle.ran_cleanly(conn, thread_id=thread_id)
     return "ran"
 
 
-async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
+async def park(svc: Services, thread: ThreadRow, exc: Exception) -> None:
     """Pause the thread with the reason and queue a retry with exponential backoff."""
     if isinstance(exc, (ModelUnavailable, MailboxDisconnected)):
         reason = str(exc)
     else:
-        log.exception("thread %s failed", thread["id"])
+        log.exception("thread %s failed", thread.id)
         reason = f"{exc.__class__.__name__}: {str(exc)[:300]}"
-    failures = thread["failures"] + 1
+    failures = thread.failures + 1
     delay = min(svc.settings.retry_base_seconds * 2 ** (failures - 1), MAX_RETRY_DELAY)
     retry = failures <= MAX_AUTO_RETRIES and not isinstance(exc, MailboxDisconnected)
     if not retry and not isinstance(exc, MailboxDisconnected):
         reason = f"{reason} (tried {failures} times; press Resume to try again)"
     async with svc.pool.connection() as conn:
-        if not await lifecycle.park(conn, thread_id=thread["id"], reason=reason, failures=failures):
+        if not await lifecycle.park(conn, thread_id=thread.id, reason=reason, failures=failures):
             return  # stopped meanwhile: nothing to retry
-        await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="parked",
+        await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind="parked",
                             summary=f"Parked: {reason}", actor="system",
                             detail={"failures": failures, "retry_in_seconds": delay if retry else None})
     if not retry:
         return  # no retry loop: reconnecting Gmail, the user's Resume or the next start continues it
-    await defer_resume(svc.jobs, thread_id=thread["id"], event={"type": EventType.retry.value}, delay_seconds=delay,
-                       queueing_lock=f"retry:{thread['id']}")
+    await defer_resume(svc.jobs, thread_id=thread.id, event={"type": EventType.retry.value}, delay_seconds=delay,
+                       queueing_lock=f"retry:{thread.id}")
 
 
 async def requeue_parked(svc: Services) -> int:
@@ -139,8 +140,8 @@ async def _pending_stimulus(svc: Services, thread_id: UUID, wait: dict[str, Any]
         replanned = kind is WaitKind.send_slot and await queue.replan(conn, thread_id=thread_id,
                                                                       wait_id=wait["wait_id"])
     if replanned:
-        await defer_dispatch(svc.jobs, user_id=thread["user_id"])
-    due = thread["follow_up_due_at"]
+        await defer_dispatch(svc.jobs, user_id=thread.user_id)
+    due = thread.follow_up_due_at
     if kind is WaitKind.reply and due is not None and due <= svc.clock():
         return {"type": EventType.followup_due.value, "wait_id": wait["wait_id"]}
     return None
@@ -151,11 +152,11 @@ def _kind(event: dict[str, Any] | None) -> EventType | None:
     return EventType(event["type"]) if event else None
 
 
-async def _record(svc: Services, thread: dict[str, Any], kind: str, summary: str, event: dict[str, Any]) -> None:
+async def _record(svc: Services, thread: ThreadRow, kind: str, summary: str, event: dict[str, Any]) -> None:
     async with svc.pool.connection() as conn:
         await _note(conn, thread, kind, summary, event)
 
 
-async def _note(conn: Any, thread: dict[str, Any], kind: str, summary: str, event: dict[str, Any]) -> None:
-    await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind=kind, summary=summary,
+async def _note(conn: Any, thread: ThreadRow, kind: str, summary: str, event: dict[str, Any]) -> None:
+    await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind=kind, summary=summary,
                         detail={"event": event}, actor="system")

@@ -25,6 +25,7 @@ from agent.mail.transport import MailboxDisconnected, MailTransport
 from agent.users import service as users
 from graphs.context import Context, utc_now
 from runtime.defer import JobScheduler
+from agent.threads.models import ThreadRow
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +55,16 @@ class Services:
                 return gmail
         return SandboxTransport(self.pool, user_id=user_id)
 
-    async def thread_transport(self, thread: dict[str, Any]) -> MailTransport:
+    async def thread_transport(self, thread: ThreadRow) -> MailTransport:
         """The transport a thread was started on; a Gmail thread never falls back to the sandbox."""
-        if thread["transport"] == "gmail":
-            gmail = await self.google.transport_for_user(thread["user_id"])
+        if thread.transport == "gmail":
+            gmail = await self.google.transport_for_user(thread.user_id)
             if gmail is None:
                 raise MailboxDisconnected("Gmail disconnected: this thread uses Gmail. Reconnect at /login.")
             return gmail
         if self.settings.local_mode:
-            return await self.transport_for(thread["user_id"])
-        return SandboxTransport(self.pool, user_id=thread["user_id"])
+            return await self.transport_for(thread.user_id)
+        return SandboxTransport(self.pool, user_id=thread.user_id)
 
     async def transport_name_for(self, user_id: UUID) -> str:
         """The transport a new thread uses, chosen once: Gmail in Google mode (a thread started while the grant is
@@ -77,13 +78,13 @@ class Services:
         return Sender(address=user["email"], name=sender_name, domain=self.settings.sender_domain,
                       unsubscribe_url=partial(unsubscribe.url_for, self.settings.base_url, self.keyring))
 
-    async def context_for(self, thread: dict[str, Any]) -> Context:
+    async def context_for(self, thread: ThreadRow) -> Context:
         """The graph's run-time context for one thread."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT sender_name FROM assistants WHERE id = %s", (thread["assistant_id"],))
+            cur = await conn.execute("SELECT sender_name FROM assistants WHERE id = %s", (thread.assistant_id,))
             persona = await cur.fetchone()
         return Context(
             pool=self.pool, llm=self.llm, transport=await self.thread_transport(thread),
-            sender=await self.sender_for(thread["user_id"], persona["sender_name"]),
+            sender=await self.sender_for(thread.user_id, persona["sender_name"]),
             scheduler=JobScheduler(self.jobs), clock=self.clock,
         )

@@ -20,9 +20,9 @@ async def start_thread(svc: Services, conn: AsyncConnection, user_id: UUID, data
         row = await service.create(conn, user_id=user_id, data=data, transport=await svc.transport_name_for(user_id))
     await conn.commit()  # the worker must see the thread before its job runs
     try:
-        await defer.defer_run(svc.jobs, thread_id=row["id"])
+        await defer.defer_run(svc.jobs, thread_id=row.id)
     except Exception as exc:  # nothing half-written: the thread is removed when its job cannot be queued
-        await service.delete(conn, thread_id=row["id"])
+        await service.delete(conn, thread_id=row.id)
         await conn.commit()
         raise StorageError("Could not queue the thread; nothing was created. Try again.") from exc
     return row

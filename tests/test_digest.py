@@ -44,8 +44,8 @@ async def _thread(svc: Services, user_id: UUID, email: str, *, autonomy: str = "
                                    data=ThreadCreate(assistant_id=persona.id, recipient_email=email))
         if status:  # put it in the wait that shows this status, as the graph would
             kind = next(k for k, v in lifecycle.WAIT_STATUS.items() if v == status)
-            await lifecycle.enter_wait(conn, thread_id=row["id"], wait_id=f"{kind}-1", kind=kind)
-    return row["id"]
+            await lifecycle.enter_wait(conn, thread_id=row.id, wait_id=f"{kind}-1", kind=kind)
+    return row.id
 
 
 def _digests(database_url: str) -> list[Any]:

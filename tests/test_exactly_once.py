@@ -52,7 +52,7 @@ async def _start_thread(svc: Services, email: str) -> UUID:
                                           fields=AssistantFields(**PERSONA, autonomy="autonomous"))
         row = await threads.create(conn, user_id=svc.local_user_id, transport="sandbox",
                                    data=ThreadCreate(assistant_id=persona.id, recipient_email=email))
-    return row["id"]
+    return row.id
 
 
 @pytest.fixture

@@ -33,8 +33,8 @@ async def _thread(svc: Services, autonomy: str) -> tuple[UUID, UUID]:
                                           fields=AssistantFields(**PERSONA, autonomy=autonomy))
         row = await threads.create(conn, user_id=svc.local_user_id, transport="sandbox",
                                    data=ThreadCreate(assistant_id=persona.id, recipient_email="pat@example.com"))
-    assert await runner.advance(svc, thread_id=row["id"], event=None) == "ran"
-    return row["id"], persona.id
+    assert await runner.advance(svc, thread_id=row.id, event=None) == "ran"
+    return row.id, persona.id
 
 
 async def _reply_arrives(svc: Services, tid: UUID, text: str) -> None:

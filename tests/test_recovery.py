@@ -33,7 +33,7 @@ async def _thread(svc: Services, email: str) -> UUID:
         persona = await assistants.create(conn, user_id=svc.local_user_id, fields=AssistantFields(**PERSONA))
         row = await threads.create(conn, user_id=svc.local_user_id, transport="sandbox",
                                    data=ThreadCreate(assistant_id=persona.id, recipient_email=email))
-    return row["id"]
+    return row.id
 
 
 def _jobs(database_url: str, thread_id: UUID) -> list[dict]:

@@ -91,8 +91,8 @@ async def _start(svc: Services, persona_id: UUID, emails: list[str]) -> list[UUI
         async with svc.pool.connection() as conn:
             row = await threads.create(conn, user_id=svc.local_user_id, transport="gmail",
                                        data=ThreadCreate(assistant_id=persona_id, recipient_email=email))
-        ids.append(row["id"])
-        assert await runner.advance(svc, thread_id=row["id"], event=None) == "ran"
+        ids.append(row.id)
+        assert await runner.advance(svc, thread_id=row.id, event=None) == "ran"
     return ids
 
 

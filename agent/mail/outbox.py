@@ -20,6 +20,7 @@ from agent.mail.transport import MailTransport
 from agent.suppressions import service as suppressions
 from agent.threads import messages
 from agent.threads import service as threads
+from agent.threads.models import ThreadRow
 
 log = logging.getLogger(__name__)
 MAX_REFERENCES = 20
@@ -72,7 +73,7 @@ async def send_step(
     """Send the message of one step exactly once (sent → skip; pending → reconcile, then send)."""
     async with pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)
-        user_id = thread["user_id"]
+        user_id = thread.user_id
         await conn.execute(
             "INSERT INTO outbox (thread_id, step, user_id, kind, author, message_id, subject, text)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, step) DO NOTHING",
@@ -84,11 +85,11 @@ async def send_step(
             return SendResult(True, row["message_id"])
         if row["status"] == "refused":
             return SendResult(False, row["message_id"], "refused earlier")
-        reason = await suppressions.reason_for(conn, user_id=user_id, email=thread["recipient_email"])
+        reason = await suppressions.reason_for(conn, user_id=user_id, email=thread.recipient_email)
         if reason:
             await conn.execute("UPDATE outbox SET status = 'refused' WHERE thread_id = %s AND step = %s", (thread_id, step))
             await events.record(conn, user_id=user_id, thread_id=thread_id, kind="send_refused",
-                                summary=f"Not sent: {thread['recipient_email']} is suppressed ({reason}).",
+                                summary=f"Not sent: {thread.recipient_email} is suppressed ({reason}).",
                                 detail={"step": step, "reason": reason}, dedupe_key=f"refused:{step}")
             return SendResult(False, row["message_id"], f"suppressed ({reason})")
         attempts = row["attempts"]
@@ -105,34 +106,34 @@ async def send_step(
     return SendResult(True, row["message_id"])
 
 
-def _outgoing(thread: dict[str, Any], row: dict[str, Any], last: dict[str, Any] | None, sender: Sender) -> OutgoingMessage:
+def _outgoing(thread: ThreadRow, row: dict[str, Any], last: dict[str, Any] | None, sender: Sender) -> OutgoingMessage:
     in_reply_to = last["message_id"] if last else None
     refs: tuple[str, ...] = ()
     if last:
         refs = tuple([*(last["references"] or []), last["message_id"]][-MAX_REFERENCES:])
     return OutgoingMessage(
-        from_addr=sender.address, from_name=sender.name, to_addr=thread["recipient_email"],
-        to_name=thread["recipient_name"], subject=row["subject"], text=row["text"], message_id=row["message_id"],
-        in_reply_to=in_reply_to, references=refs, provider_thread_id=thread["provider_thread_id"],
+        from_addr=sender.address, from_name=sender.name, to_addr=thread.recipient_email,
+        to_name=thread.recipient_name, subject=row["subject"], text=row["text"], message_id=row["message_id"],
+        in_reply_to=in_reply_to, references=refs, provider_thread_id=thread.provider_thread_id,
         extra_headers=unsubscribe.headers_for(sender.unsubscribe_url(thread)) if sender.unsubscribe_url else (),
     )
 
 
 async def _finalize(
-    pool: AsyncConnectionPool, *, thread: dict[str, Any], step: int, msg: OutgoingMessage, sent: SentMessage,
+    pool: AsyncConnectionPool, *, thread: ThreadRow, step: int, msg: OutgoingMessage, sent: SentMessage,
     author: str, kind: str, transport: str, reconciled: bool, sent_at: datetime,
 ) -> None:
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE outbox SET status = 'sent', sent_at = %s, provider_message_id = %s"
             " WHERE thread_id = %s AND step = %s",
-            (sent_at, sent.provider_message_id, thread["id"], step),
+            (sent_at, sent.provider_message_id, thread.id, step),
         )
-        await messages.insert_outbound(conn, user_id=thread["user_id"], thread_id=thread["id"], transport=transport,
+        await messages.insert_outbound(conn, user_id=thread.user_id, thread_id=thread.id, transport=transport,
                                        msg=msg, sent=sent, author=author)
-        await threads.record_conversation(conn, thread_id=thread["id"], provider_thread_id=sent.provider_thread_id,
+        await threads.record_conversation(conn, thread_id=thread.id, provider_thread_id=sent.provider_thread_id,
                                           subject=msg.subject)
-        await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="sent", actor=author,
+        await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind="sent", actor=author,
                             summary=f"Sent {kind.replace('_', ' ')} to {msg.to_addr}.",
                             detail={"step": step, "message_id": msg.message_id, "reconciled": reconciled},
                             dedupe_key=f"sent:{step}")

@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from agent.mail.mime import build_message, new_message_id, parse_message
 from agent.mail.models import InboundMessage, OutgoingMessage, SentMessage
 from agent.mail.transport import TransportError
+from agent.threads.models import ThreadRow
 
 NAME = "sandbox"
 
@@ -67,7 +68,7 @@ class SandboxTransport:
         )
 
     async def deliver_reply(
-        self, *, thread: dict[str, Any], last_message: dict[str, Any] | None, our_address: str, text: str,
+        self, *, thread: ThreadRow, last_message: dict[str, Any] | None, our_address: str, text: str,
         subject: str | None = None, headers: dict[str, str] | None = None, domain: str = "sandbox.invalid",
     ) -> str:
         """Put a reply from the thread's recipient into the mailbox; returns its provider id."""
@@ -76,9 +77,9 @@ class SandboxTransport:
         if last_message is not None and last_message.get("message_id"):
             in_reply_to = last_message["message_id"]
             references = (*(last_message.get("references") or ()), in_reply_to)
-        base_subject = thread.get("subject") or ""
+        base_subject = thread.subject or ""
         msg = OutgoingMessage(
-            from_addr=thread["recipient_email"], from_name=thread.get("recipient_name") or "",
+            from_addr=thread.recipient_email, from_name=thread.recipient_name or "",
             to_addr=our_address, to_name="", subject=subject or (f"Re: {base_subject}" if base_subject else "Re:"),
             text=text, message_id=new_message_id(domain), in_reply_to=in_reply_to, references=references,
             extra_headers=tuple((headers or {}).items()),
@@ -88,7 +89,7 @@ class SandboxTransport:
             await conn.execute(
                 "INSERT INTO sandbox_mail (user_id, provider_message_id, provider_thread_id, message_id, direction, raw, at)"
                 " VALUES (%s, %s, %s, %s, 'in', %s, %s)",
-                (self._user_id, provider_id, thread.get("provider_thread_id") or f"sbx-thread-{uuid.uuid4().hex}",
+                (self._user_id, provider_id, thread.provider_thread_id or f"sbx-thread-{uuid.uuid4().hex}",
                  msg.message_id, build_message(msg), datetime.now(UTC)),
             )
         return provider_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,6 +17,46 @@ __all__ = ["Status"]  # the API's status type is the lifecycle's
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadRow:
+    """One row of the threads table, as storage returns it (psycopg class_row)."""
+
+    id: UUID
+    user_id: UUID
+    assistant_id: UUID
+    recipient_email: str
+    recipient_name: str
+    recipient_company: str
+    context: str
+    status: Status
+    close_reason: str | None
+    park_reason: str | None
+    failures: int
+    wait_id: str | None
+    wait_kind: str | None
+    pending_draft: dict[str, Any] | None
+    follow_up_due_at: datetime | None
+    subject: str | None
+    provider_thread_id: str | None
+    transport: str
+    created_at: datetime
+    updated_at: datetime
+    recipient_timezone: str | None
+    fields: dict[str, Any]
+    send_at: datetime | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as a plain dict (for response models and templates)."""
+        return {f.name: getattr(self, f.name) for f in dataclass_fields(self)}
+
+
+THREAD_COLUMNS = ", ".join(f.name for f in dataclass_fields(ThreadRow))
+"""The columns a ThreadRow is read from (new columns must be added to ThreadRow to be read)."""
 
 
 class ThreadCreate(BaseModel):
@@ -35,7 +77,7 @@ class ThreadCreate(BaseModel):
 class Thread(BaseModel):
     """A thread as listed."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
     id: UUID
     assistant_id: UUID

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from agent.assistants import service as assistants
@@ -15,14 +16,14 @@ from agent.errors import Conflict, InvalidInput, NotFound, translate_db_errors
 from agent.events import service as events
 from agent.suppressions import service as suppressions
 from agent.threads.lifecycle import Status, WaitKind
-from agent.threads.models import ThreadCreate
+from agent.threads.models import THREAD_COLUMNS, ThreadCreate, ThreadRow
 
 NOT_FOUND = "Thread not found."
 UPDATABLE = {"subject", "provider_thread_id", "transport"}
 """Columns anyone may set; status, wait, park and closing change only through agent.threads.lifecycle."""
 
 
-async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, transport: str) -> dict[str, Any]:
+async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, transport: str) -> ThreadRow:
     """Store a new thread after the checks that need no model: persona, suppression, duplicates."""
     assistant = await assistants.get(conn, user_id=user_id, assistant_id=data.assistant_id)
     if assistant.archived_at is not None:
@@ -32,31 +33,34 @@ async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, tr
     if reason:
         raise Conflict(f"{email} is on your suppression list ({reason}); no email will be sent to it.")
     with translate_db_errors(f"{email} is already in an open thread."):
-        cur = await conn.execute(
+        cur = conn.cursor(row_factory=class_row(ThreadRow))
+        await cur.execute(
             "INSERT INTO threads (user_id, assistant_id, recipient_email, recipient_name, recipient_company,"
-            " context, recipient_timezone, transport) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            f" context, recipient_timezone, transport) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {THREAD_COLUMNS}",
             (user_id, data.assistant_id, email, data.recipient_name, data.recipient_company, data.context,
              data.recipient_timezone, transport),
         )
         row = await cur.fetchone()
-    await events.record(conn, user_id=user_id, thread_id=row["id"], kind="created", actor="user",
+    await events.record(conn, user_id=user_id, thread_id=row.id, kind="created", actor="user",
                         summary=f"Outreach to {email} started.")
     return row
 
 
-async def get(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, for_update: bool = False) -> dict[str, Any]:
+async def get(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, for_update: bool = False) -> ThreadRow:
     """One thread of this user, or NotFound."""
-    query = "SELECT * FROM threads WHERE id = %s AND user_id = %s" + (" FOR UPDATE" if for_update else "")
-    cur = await conn.execute(query, (thread_id, user_id))
+    query = f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = %s AND user_id = %s" + (" FOR UPDATE" if for_update else "")
+    cur = conn.cursor(row_factory=class_row(ThreadRow))
+    await cur.execute(query, (thread_id, user_id))
     row = await cur.fetchone()
     if row is None:
         raise NotFound(NOT_FOUND)
     return row
 
 
-async def get_any(conn: AsyncConnection, *, thread_id: UUID) -> dict[str, Any]:
+async def get_any(conn: AsyncConnection, *, thread_id: UUID) -> ThreadRow:
     """A thread by id for background work, which runs on behalf of its owner."""
-    cur = await conn.execute("SELECT * FROM threads WHERE id = %s", (thread_id,))
+    cur = conn.cursor(row_factory=class_row(ThreadRow))
+    await cur.execute(f"SELECT {THREAD_COLUMNS} FROM threads WHERE id = %s", (thread_id,))
     row = await cur.fetchone()
     if row is None:
         raise NotFound(NOT_FOUND)
@@ -171,7 +175,7 @@ async def list_page(
     assistant_id: UUID | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ThreadRow], str | None]:
     """A page of threads, newest first, by keyset pagination (fast at any depth)."""
     clauses = [sql.SQL("user_id = %(user_id)s")]
     params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
@@ -187,12 +191,13 @@ async def list_page(
     if cursor:
         params["c_at"], params["c_id"] = decode_cursor(cursor)
         clauses.append(sql.SQL("(created_at, id) < (%(c_at)s, %(c_id)s)"))
-    query = sql.SQL("SELECT * FROM threads WHERE {w} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(
-        w=sql.SQL(" AND ").join(clauses)
+    query = sql.SQL("SELECT {cols} FROM threads WHERE {w} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(
+        cols=sql.SQL(THREAD_COLUMNS), w=sql.SQL(" AND ").join(clauses)
     )
-    cur = await conn.execute(query, params)
+    cur = conn.cursor(row_factory=class_row(ThreadRow))
+    await cur.execute(query, params)
     rows = await cur.fetchall()
-    next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 

@@ -18,6 +18,7 @@ from agent.threads import service as threads
 from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
 from graphs.state import ThreadState
+from agent.threads.models import ThreadRow
 
 
 def thread_uuid(state: ThreadState) -> UUID:
@@ -25,11 +26,11 @@ def thread_uuid(state: ThreadState) -> UUID:
     return UUID(state["thread_id"])
 
 
-async def load(runtime: Runtime[Context], state: ThreadState) -> tuple[dict[str, Any], Assistant]:
+async def load(runtime: Runtime[Context], state: ThreadState) -> tuple[ThreadRow, Assistant]:
     """The thread row and its persona."""
     async with runtime.context.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_uuid(state))
-        persona = await assistants.get(conn, user_id=thread["user_id"], assistant_id=thread["assistant_id"])
+        persona = await assistants.get(conn, user_id=thread.user_id, assistant_id=thread.assistant_id)
     return thread, persona
 
 
@@ -37,7 +38,7 @@ async def record(runtime: Runtime[Context], state: ThreadState, kind: str, summa
     """Append an event to the thread's audit trail."""
     async with runtime.context.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_uuid(state))
-        await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind=kind, summary=summary, **kw)
+        await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind=kind, summary=summary, **kw)
 
 
 async def reply_came_first(runtime: Runtime[Context], state: ThreadState) -> bool:
@@ -46,17 +47,17 @@ async def reply_came_first(runtime: Runtime[Context], state: ThreadState) -> boo
         return await messages.has_unread_reply(conn, thread_id=thread_uuid(state))
 
 
-async def conversation(runtime: Runtime[Context], thread: dict[str, Any]) -> list[dict[str, Any]]:
+async def conversation(runtime: Runtime[Context], thread: ThreadRow) -> list[dict[str, Any]]:
     """The thread's emails for a prompt, oldest first (new text only for inbound)."""
     async with runtime.context.pool.connection() as conn:
-        rows = await messages.list_for_thread(conn, user_id=thread["user_id"], thread_id=thread["id"])
+        rows = await messages.list_for_thread(conn, user_id=thread.user_id, thread_id=thread.id)
     return [{"direction": r["direction"], "text": r["text"], "at": r["at"].strftime("%Y-%m-%d %H:%M")} for r in rows]
 
 
-def recipient(thread: dict[str, Any]) -> dict[str, str]:
+def recipient(thread: ThreadRow) -> dict[str, str]:
     """The recipient fields a prompt may use."""
-    return {"email": thread["recipient_email"], "name": thread["recipient_name"],
-            "company": thread["recipient_company"], "context": thread["context"]}
+    return {"email": thread.recipient_email, "name": thread.recipient_name,
+            "company": thread.recipient_company, "context": thread.context}
 
 
 def with_signature(body: str, persona: Assistant) -> str:
@@ -86,10 +87,10 @@ async def wait_for(
     wait_id = next_wait_id(state, kind)
     async with runtime.context.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_uuid(state))
-        first_time = thread["wait_id"] != wait_id
+        first_time = thread.wait_id != wait_id
         if first_time:
             await lifecycle.enter_wait(
-                conn, thread_id=thread["id"], wait_id=wait_id, kind=kind, follow_up_due_at=follow_up_due_at,
+                conn, thread_id=thread.id, wait_id=wait_id, kind=kind, follow_up_due_at=follow_up_due_at,
                 pending_draft={**pending_draft, "wait_id": wait_id} if pending_draft is not None else None)
             if enter is not None:
                 await enter(conn, wait_id)

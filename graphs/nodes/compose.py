@@ -34,7 +34,7 @@ async def respond(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     draft = await runtime.context.llm.structured(ReplyDraft, system, user)
     await record(runtime, state, "drafted", "Drafted a reply.", model=runtime.context.llm.name,
                  detail={"kind": "reply", "feedback": state.get("feedback")})
-    return {"draft": {"kind": "reply", "subject": reply_subject(thread["subject"] or ""),
+    return {"draft": {"kind": "reply", "subject": reply_subject(thread.subject or ""),
                       "text": with_signature(draft.body, persona), "author": "assistant"}, "feedback": None}
 
 
@@ -49,5 +49,5 @@ async def follow_up(state: ThreadState, runtime: Runtime[Context]) -> ThreadStat
     draft = await runtime.context.llm.structured(ReplyDraft, system, user)
     await record(runtime, state, "drafted", f"Drafted follow-up {number}.", model=runtime.context.llm.name,
                  detail={"kind": "follow_up", "number": number, "feedback": state.get("feedback")})
-    return {"draft": {"kind": "follow_up", "subject": reply_subject(thread["subject"] or ""),
+    return {"draft": {"kind": "follow_up", "subject": reply_subject(thread.subject or ""),
                       "text": with_signature(draft.body, persona), "author": "assistant"}, "feedback": None}

@@ -45,12 +45,12 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> Command[Route
     thread, persona = await load(runtime, state)
     ids = state.get("inbound_ids") or []
     async with runtime.context.pool.connection() as conn:
-        rows = [m for m in await messages.list_for_thread(conn, user_id=thread["user_id"], thread_id=thread["id"])]
+        rows = [m for m in await messages.list_for_thread(conn, user_id=thread.user_id, thread_id=thread.id)]
         replies = [m for m in rows if str(m["id"]) in ids]
-        suppressed = await suppressions.reason_for(conn, user_id=thread["user_id"], email=thread["recipient_email"])
+        suppressed = await suppressions.reason_for(conn, user_id=thread.user_id, email=thread.recipient_email)
     if not replies:
         return Command(goto="wait", update={"inbound_ids": []})
-    decision = precheck(replies, suppressed_reason=suppressed, recipient=thread["recipient_email"])
+    decision = precheck(replies, suppressed_reason=suppressed, recipient=thread.recipient_email)
     model = None
     if decision and decision["intent"] == "auto_reply" and any(is_out_of_office(r["subject"]) for r in replies):
         decision, model = await _away_until(runtime, replies, decision)
@@ -65,7 +65,7 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> Command[Route
     route, extra = _route(decision, state, persona.max_replies)
     async with runtime.context.pool.connection() as conn:
         await events.record(
-            conn, user_id=thread["user_id"], thread_id=thread["id"], kind="decision", model=model,
+            conn, user_id=thread.user_id, thread_id=thread.id, kind="decision", model=model,
             summary=f"Reply read as {decision['intent']} ({decision['confidence']:.0%}): {decision['reason']}",
             detail={**decision, "route": route, "message_ids": ids}, dedupe_key=f"decide:{ids[-1]}",
         )

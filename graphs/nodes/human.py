@@ -29,7 +29,7 @@ async def human(state: ThreadState, runtime: Runtime[Context]) -> Command[Litera
     update: ThreadState = {"event": event, "wait_seq": seq}
     if kind is EventType.human_reply:
         thread, _persona = await load(runtime, state)
-        subject = reply_subject(thread["subject"]) if thread["subject"] else (event.get("subject") or "Hello")
+        subject = reply_subject(thread.subject) if thread.subject else (event.get("subject") or "Hello")
         update["draft"] = {"kind": "human", "subject": subject, "text": event["text"], "author": "human"}
     elif kind is EventType.handback:
         await record(runtime, state, "handed_back", "You handed the conversation back to the assistant.",

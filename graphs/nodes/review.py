@@ -25,13 +25,13 @@ async def review(state: ThreadState, runtime: Runtime[Context]) -> Command[Targe
     """Wait for approve / edit / reject / regenerate when the draft needs the user's approval."""
     draft = state["draft"]
     thread, persona = await load(runtime, state)
-    entered = thread["wait_id"] == next_wait_id(state, WaitKind.approval)
+    entered = thread.wait_id == next_wait_id(state, WaitKind.approval)
     if not entered and not persona.autonomy.needs_review(draft["kind"]):
         # Decided once, on entry: a persona switched to autonomous later must not approve a waiting draft.
         return Command(goto="schedule", update={"event": {"type": EventType.approve.value, "auto": True}})
 
     async def enter(conn: AsyncConnection, wait_id: str) -> None:
-        await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="awaiting_approval",
+        await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind="awaiting_approval",
                             summary="A draft is waiting for your approval.", detail={"wait_id": wait_id},
                             dedupe_key=f"awaiting:{wait_id}")
 

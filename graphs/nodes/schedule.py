@@ -28,11 +28,11 @@ async def schedule(state: ThreadState, runtime: Runtime[Context]) -> Command[Lit
     step = state.get("step", 0) + 1
 
     async def enter(conn: AsyncConnection, wait_id: str) -> None:
-        await queue.enqueue(conn, user_id=thread["user_id"], thread_id=thread["id"], step=step, kind=draft["kind"],
+        await queue.enqueue(conn, user_id=thread.user_id, thread_id=thread.id, step=step, kind=draft["kind"],
                             wait_id=wait_id)
 
     async def entered() -> None:
-        await runtime.context.scheduler.dispatch_soon(user_id=thread["user_id"])
+        await runtime.context.scheduler.dispatch_soon(user_id=thread.user_id)
 
     event, kind, seq = await wait_for(runtime, state, kind=WaitKind.send_slot, payload={"step": step}, enter=enter,
                                       entered=entered)

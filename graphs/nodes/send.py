@@ -24,9 +24,9 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal
     """Send the current draft once; the recipient comes from the thread row, never from the model."""
     draft = state["draft"]
     thread, _persona = await load(runtime, state)
-    if thread["status"] == Status.closed:
+    if thread.status == Status.closed:
         return Command(goto=END, update={"draft": None})
-    if thread["status"] == Status.paused and not thread["park_reason"]:
+    if thread.status == Status.paused and not thread.park_reason:
         raise ThreadHeld("paused by the user before sending")
     step = state.get("step", 0) + 1
     if draft["author"] == "assistant" and await _unattempted(runtime, state, step) and \
@@ -36,7 +36,7 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal
                      dedupe_key=f"dropped:{step}")
         return Command(goto="read", update={"draft": None})
     result = await outbox.send_step(
-        runtime.context.pool, runtime.context.transport, thread_id=thread["id"], step=step, kind=draft["kind"],
+        runtime.context.pool, runtime.context.transport, thread_id=thread.id, step=step, kind=draft["kind"],
         author=draft["author"], subject=draft["subject"], text=draft["text"], sender=runtime.context.sender,
         sent_at=runtime.context.clock(),
     )

@@ -29,7 +29,7 @@ def first_working_day_after(back: date, persona: Assistant) -> datetime:
 async def wait(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal["read", "follow_up", "human", "close"]]:
     """Interrupt until a reply, the follow-up timer or a human command; read waiting replies first."""
     thread, persona = await load(runtime, state)
-    if thread["wait_id"] != next_wait_id(state, WaitKind.reply) and await reply_came_first(runtime, state):
+    if thread.wait_id != next_wait_id(state, WaitKind.reply) and await reply_came_first(runtime, state):
         # On entry only: once waiting, the event decides (e.g. a takeover after the reply came).
         return Command(goto="read", update={"event": {"type": EventType.reply.value},
                                             "wait_seq": state.get("wait_seq", 0) + 1})
@@ -39,7 +39,7 @@ async def wait(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal
                   runtime.context.clock() + timedelta(hours=1))
 
     async def enter(conn: AsyncConnection, wait_id: str) -> None:
-        await runtime.context.scheduler.follow_up_at(thread_id=thread["id"], wait_id=wait_id, when=due)
+        await runtime.context.scheduler.follow_up_at(thread_id=thread.id, wait_id=wait_id, when=due)
 
     event, kind, seq = await wait_for(runtime, state, kind=WaitKind.reply, payload={"follow_up_due_at": due.isoformat()},
                                       follow_up_due_at=due, enter=enter)

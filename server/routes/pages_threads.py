@@ -86,7 +86,7 @@ async def create(request: Request) -> Response:
     except InvalidInput as exc:
         return await _new_form(request, uid, values, {"assistant_id": exc.message}, 422)
     flash(request, _("Outreach started. The assistant is writing the first email."))
-    return back(f"/threads/{row['id']}")
+    return back(f"/threads/{row.id}")
 
 
 async def _detail(request: Request, uid: UUID, thread_id: UUID) -> dict[str, Any]:
@@ -94,14 +94,14 @@ async def _detail(request: Request, uid: UUID, thread_id: UUID) -> dict[str, Any
         thread = await threads.get(conn, user_id=uid, thread_id=thread_id)
         msgs = await messages.list_for_thread(conn, user_id=uid, thread_id=thread_id)
         evs = await events.list_for_thread(conn, user_id=uid, thread_id=thread_id)
-        persona = await assistants.get(conn, user_id=uid, assistant_id=thread["assistant_id"])
+        persona = await assistants.get(conn, user_id=uid, assistant_id=thread.assistant_id)
     decisions = {mid: e for e in evs if e["kind"] == "decision" for mid in e["detail"].get("message_ids", [])}
     timeline = [{"msg": m, "decision": decisions.get(str(m["id"])) if m["direction"] == "in" else None} for m in msgs]
-    stamp = f"{thread['updated_at']}|{len(msgs)}|{evs[-1]['id'] if evs else 0}"
+    stamp = f"{thread.updated_at}|{len(msgs)}|{evs[-1]['id'] if evs else 0}"
     version = hashlib.sha1(stamp.encode()).hexdigest()[:16]
-    sandbox = thread["transport"] == "sandbox" and any(m["direction"] == "out" for m in msgs)
+    sandbox = thread.transport == "sandbox" and any(m["direction"] == "out" for m in msgs)
     return {"thread": thread, "timeline": timeline, "events": evs, "persona": persona, "version": version,
-            "sandbox_reply": sandbox and thread["status"] != "closed"}
+            "sandbox_reply": sandbox and thread.status != "closed"}
 
 
 @router.get("/{thread_id}")
@@ -150,7 +150,7 @@ async def act(request: Request, thread_id: UUID, action: str) -> Response:
     try:
         if action == "approve":
             async with svc.pool.connection() as conn:
-                draft = (await threads.get(conn, user_id=uid, thread_id=thread_id))["pending_draft"] or {}
+                draft = (await threads.get(conn, user_id=uid, thread_id=thread_id)).pending_draft or {}
             edits = {k: text(k) for k in ("subject", "text") if k in form and text(k) != (draft.get(k) or "").strip()}
             await actions.approve(svc, user_id=uid, thread_id=thread_id,
                                   body=DraftEdit(wait_id=text("wait_id") or None, **edits))

@@ -68,7 +68,7 @@ async def _bulk(svc: ServicesDep, conn: Any, user_id: UUID, assistant_id: UUID, 
     skipped: list[dict[str, Any]] = []
     for number, data in valid:
         try:
-            created.append((await _start(svc, conn, user_id, data))["id"])
+            created.append((await _start(svc, conn, user_id, data)).id)
         except Conflict as exc:
             skipped.append({"row": number, "email": str(data.recipient_email), "reason": bulk.skip_reason(exc)})
     return BulkResult(created=created, skipped=skipped)
@@ -110,7 +110,7 @@ async def get_thread(thread_id: UUID, conn: ConnDep, user_id: UserIdDep) -> Thre
     row = await service.get(conn, user_id=user_id, thread_id=thread_id)
     msgs = await messages.list_for_thread(conn, user_id=user_id, thread_id=thread_id)
     evs = await events.list_for_thread(conn, user_id=user_id, thread_id=thread_id)
-    return ThreadDetail.model_validate({**row, "messages": msgs, "events": evs})
+    return ThreadDetail.model_validate({**row.as_dict(), "messages": msgs, "events": evs})
 
 
 def _accepted(thread_id: UUID, done: bool = False) -> Accepted:
