@@ -122,6 +122,13 @@ def doctor(args: argparse.Namespace) -> None:
     sys.exit(asyncio.run(run_doctor(sys.stdout)))
 
 
+def studio(args: argparse.Namespace) -> None:
+    """Open LangGraph Studio's dev server on this project's database, read-only (needs the `studio` extra)."""
+    from server.studio_cli import run_studio
+
+    run_studio(_settings(args), port=args.studio_port or 2024)
+
+
 TRACING_PREFIXES = ("LANGSMITH_", "LANGCHAIN_")
 
 
@@ -165,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                               description=worker.__doc__)
     p_worker.add_argument("--metrics-port", type=int, help="serve this worker's /metrics (overrides EA_WORKER_METRICS_PORT)")
     p_worker.set_defaults(func=worker)
+    p_studio = sub.add_parser("studio", help="LangGraph Studio on the real threads, read-only (extra `studio`)",
+                              description=studio.__doc__)
+    p_studio.add_argument("--port", dest="studio_port", type=int, help="the dev server's port (default 2024)")
+    p_studio.set_defaults(func=studio)
     commands = (
         ("migrate", migrate, "apply pending database migrations and exit"),
         ("rotate-key", rotate_key, "re-encrypt stored secrets with the first key of EA_SECRET_KEY"),
