@@ -13,7 +13,6 @@ from uuid import UUID
 import procrastinate
 
 from agent import logs, metrics
-
 from runtime import digest, recovery, runner, sending
 from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD
 from runtime.google import tasks as google_tasks

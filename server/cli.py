@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.set_defaults(func=serve)
     p_worker = sub.add_parser("worker", help="run a job worker only (start several to scale out)",
                               description=worker.__doc__)
-    p_worker.add_argument("--metrics-port", type=int, help="serve this worker's /metrics (overrides EA_WORKER_METRICS_PORT)")
+    p_worker.add_argument("--metrics-port", type=int,
+                          help="serve this worker's /metrics on this port (overrides EA_WORKER_METRICS_PORT)")
     p_worker.set_defaults(func=worker)
     p_studio = sub.add_parser("studio", help="LangGraph Studio on the real threads, read-only (extra `studio`)",
                               description=studio.__doc__)

@@ -63,7 +63,8 @@ def check_access(request: Request, settings: Settings) -> None:
     given = request.headers.get("authorization", "")
     expected = f"Bearer {settings.metrics_token.get_secret_value()}"
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "Send Authorization: Bearer <EA_METRICS_TOKEN>.", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, "Send Authorization: Bearer <EA_METRICS_TOKEN>.",
+                            headers={"WWW-Authenticate": "Bearer"})
 
 
 def render(*collectors: Collector) -> Response:

@@ -62,7 +62,7 @@ class WorkerProcess:
                 self.proc.wait()
         self.proc = None
 
-    def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    def scrape(self) -> Samples:
         """This worker's metrics."""
         return scrape(f"http://127.0.0.1:{self.metrics_port}")
 
@@ -71,7 +71,10 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def scrape(base_url: str, headers: dict[str, str] | None = None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(base_url: str, headers: dict[str, str] | None = None) -> Samples:
     """GET /metrics and parse it: {(sample name, sorted labels): value}."""
     r = httpx.get(f"{base_url}/metrics", headers=headers or {}, timeout=15)
     assert r.status_code == 200, r.text

@@ -1,4 +1,4 @@
-"""/metrics: the Prometheus families move by the right amounts over a real reply cycle, in one process and across two."""
+"""/metrics: the families move by the right amounts over a real reply cycle, in one process and across two."""
 
 from __future__ import annotations
 

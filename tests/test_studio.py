@@ -82,8 +82,8 @@ def test_studio_shows_real_threads_read_only(server: ServerProcess, server_env: 
             proc.wait()
 
 
-async def test_the_checkpointer_refuses_writes_and_its_connections_are_read_only(database_url: str,
-                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_checkpointer_refuses_writes_on_read_only_connections(database_url: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import psycopg
 
     from runtime import studio
