@@ -157,6 +157,11 @@ class Settings(BaseSettings):
                     "Fernet key: generate one with `python -c \"from cryptography.fernet import "
                     "Fernet; print(Fernet.generate_key().decode())\"`."
                 )
+        if self.worker_metrics_port and not is_loopback(self.worker_metrics_host) and self.metrics_token is None:
+            raise ConfigError(
+                f"EA_WORKER_METRICS_HOST={self.worker_metrics_host} publishes worker metrics beyond loopback: "
+                f"set EA_METRICS_TOKEN so that scrapes must authenticate."
+            )
         if self.local_mode and not is_loopback(self.host) and not self.local_client_networks():
             raise ConfigError(
                 f"Local mode (no GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET) serves one user without "

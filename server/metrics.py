@@ -55,10 +55,10 @@ async def database_snapshot(conn: Any) -> DatabaseCollector:
 
 
 def check_access(request: Request, settings: Settings) -> None:
-    """Local mode: open (loopback only). Otherwise `Authorization: Bearer EA_METRICS_TOKEN` is required."""
-    if settings.local_mode:
-        return
+    """With EA_METRICS_TOKEN, `Authorization: Bearer <it>` is required; without, only local mode answers."""
     if settings.metrics_token is None:
+        if settings.local_mode:
+            return  # loopback (or the allowed container subnet) only
         raise HTTPException(404, "Metrics are off outside local mode until EA_METRICS_TOKEN is set.")
     given = request.headers.get("authorization", "")
     expected = f"Bearer {settings.metrics_token.get_secret_value()}"

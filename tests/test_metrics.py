@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.processes import WorkerProcess, scrape, total, value
-from tests.support import GoogleWorld, ServerProcess, query
+from tests.support import ALICE, GoogleWorld, ServerProcess, query, start_outreach, thread_when
 
 SENT = "email_assistant_emails_sent_total"
 
@@ -92,6 +92,14 @@ def test_metrics_need_the_token_outside_local_mode(google: GoogleWorld, server_e
         assert httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         samples = scrape(server.url, headers={"Authorization": "Bearer scrape-secret-123"})
         assert ("email_assistant_threads", (("status", "waiting"),)) in samples
+        # Gmail errors by reason: two rate-limited attempts, then the send goes through.
+        alice = google.sign_in(server, ALICE)
+        google.gmail.inject_errors(429, count=2, path_contains="messages/send", reason="rateLimitExceeded")
+        tid = start_outreach(alice, "bob@example.org")
+        thread_when(alice, tid, lambda t: t["status"] == "waiting", what="first email sent", timeout=60)
+        samples = scrape(server.url, headers={"Authorization": "Bearer scrape-secret-123"})
+        assert value(samples, "email_assistant_gmail_errors_total", reason="rateLimitExceeded") == 2
+        assert value(samples, SENT, kind="first") == 1 and len(google.gmail.sent(ALICE)) == 1
     finally:
         server.stop()
     server = google.server(server_env, tmp_path / "server2.log")
@@ -100,3 +108,15 @@ def test_metrics_need_the_token_outside_local_mode(google: GoogleWorld, server_e
         assert r.status_code == 404 and "EA_METRICS_TOKEN" in r.text
     finally:
         server.stop()
+
+
+def test_worker_metrics_beyond_loopback_need_a_token(tmp_path: Path) -> None:
+    import pytest
+
+    from agent.config import ConfigError, Settings
+
+    exposed = {"EA_DATA_DIR": str(tmp_path), "EA_WORKER_METRICS_PORT": 9101, "EA_WORKER_METRICS_HOST": "0.0.0.0"}
+    with pytest.raises(ConfigError, match="EA_METRICS_TOKEN"):
+        Settings(**exposed).check()
+    Settings(**exposed, EA_METRICS_TOKEN="a-long-scrape-token").check()
+    Settings(**{**exposed, "EA_WORKER_METRICS_HOST": "127.0.0.1"}).check()
