@@ -121,6 +121,7 @@ def configure(*, level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings become log records too (JSON lines in JSON mode)
     floor = max(logging.getLevelName(level.upper()), logging.INFO)
     for name in CHATTY:
         logging.getLogger(name).setLevel(floor)

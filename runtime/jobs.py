@@ -44,7 +44,8 @@ async def observe_job(call_next: Callable[[], Awaitable[Any]], context: procrast
     thread_id = job.task_kwargs.get("thread_id")
     started, wall = time.perf_counter(), datetime.now(UTC)
     outcome = "failed"
-    with logs.bound(job=job.id, task=job.task_name, thread_id=thread_id), metrics.job(job.task_name):
+    with logs.bound(job=job.id, task=job.task_name, thread_id=thread_id, user_id=job.task_kwargs.get("user_id")), \
+            metrics.job(job.task_name):
         try:
             result = await call_next()
             outcome = "succeeded"

@@ -38,11 +38,11 @@ def _configure_logging(settings: Settings) -> None:
 
 def serve(args: argparse.Namespace) -> None:
     """Run the web server with the worker inside it."""
+    settings = _settings(args)  # logging first: importing the app already logs (and warns)
     import uvicorn
 
     from server.app import create_app
 
-    settings = _settings(args)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 log_config=None)
 
