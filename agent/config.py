@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -71,6 +72,10 @@ class Settings(BaseSettings):
     dns_timeout_seconds: float = Field(default=2.0, gt=0, le=30, validation_alias="EA_DNS_TIMEOUT_SECONDS")
 
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("EA_LOG_LEVEL", "LOG_LEVEL"))
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="EA_LOG_FORMAT")
+    metrics_token: SecretStr | None = Field(default=None, validation_alias="EA_METRICS_TOKEN")
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535, validation_alias="EA_WORKER_METRICS_PORT")
+    worker_metrics_host: str = Field(default="127.0.0.1", validation_alias="EA_WORKER_METRICS_HOST")
 
     @field_validator("base_url", "gmail_api_url", "openai_base_url")
     @classmethod
@@ -111,6 +116,12 @@ class Settings(BaseSettings):
         host = self.base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
         return host or "localhost"
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor."""
+        values = [*self.secret_keys(), *(s.get_secret_value() for s in (
+            self.openai_api_key, self.google_client_secret, self.metrics_token, self.secret_key) if s)]
+        return [v for v in values if v]
+
     def secret_keys(self) -> list[str]:
         """The Fernet key ring from EA_SECRET_KEY (first is current); empty when unset."""
         raw = self.secret_key.get_secret_value() if self.secret_key else ""
@@ -146,6 +157,11 @@ class Settings(BaseSettings):
                     "Fernet key: generate one with `python -c \"from cryptography.fernet import "
                     "Fernet; print(Fernet.generate_key().decode())\"`."
                 )
+        if self.worker_metrics_port and not is_loopback(self.worker_metrics_host) and self.metrics_token is None:
+            raise ConfigError(
+                f"EA_WORKER_METRICS_HOST={self.worker_metrics_host} publishes worker metrics beyond loopback: "
+                f"set EA_METRICS_TOKEN so that scrapes must authenticate."
+            )
         if self.local_mode and not is_loopback(self.host) and not self.local_client_networks():
             raise ConfigError(
                 f"Local mode (no GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET) serves one user without "

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from agent import metrics
 from agent.config import Settings
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class LanguageModel:
         """Ask for one object of the schema; transient errors are retried by the client."""
         chat = self._client().with_structured_output(schema, method="json_schema")
         try:
-            result = await chat.ainvoke([("system", system), ("human", user)])
+            with metrics.model_call(schema.__name__) as callbacks:
+                result = await chat.ainvoke([("system", system), ("human", user)], config={"callbacks": callbacks})
         except Exception as exc:  # any client, network or parsing failure parks the thread
             log.warning("model call failed: %s", exc.__class__.__name__)
             raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") from exc

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import procrastinate
 
+from agent import logs, metrics
 from runtime import digest, recovery, runner, sending
 from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD
 from runtime.google import tasks as google_tasks
@@ -19,7 +24,8 @@ RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
 
 def make_app(conninfo: str) -> procrastinate.App:
     """A procrastinate app on our database with our tasks registered."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=5))
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=5),
+                            worker_defaults={"worker_middleware": [observe_job]})
     app.task(name=RUN_THREAD, pass_context=True, retry=RETRY)(run_thread)
     app.task(name=RESUME_THREAD, pass_context=True, retry=RETRY)(resume_thread)
     app.periodic(cron="* * * * *", periodic_id="sweep")(
@@ -29,6 +35,26 @@ def make_app(conninfo: str) -> procrastinate.App:
     digest.register(app)
     sending.register(app)
     return app
+
+
+async def observe_job(call_next: Callable[[], Awaitable[Any]], context: procrastinate.JobContext,
+                      worker: Any) -> Any:
+    """Around every job: log context (job, task, thread), the jobs metric, and one `job done` line with its timing."""
+    job = context.job
+    thread_id = job.task_kwargs.get("thread_id")
+    started, wall = time.perf_counter(), datetime.now(UTC)
+    outcome = "failed"
+    with logs.bound(job=job.id, task=job.task_name, thread_id=thread_id, user_id=job.task_kwargs.get("user_id")), \
+            metrics.job(job.task_name):
+        try:
+            result = await call_next()
+            outcome = "succeeded"
+            return result
+        finally:
+            log.info("job done: %s #%s %s", job.task_name, job.id, outcome, extra={
+                "json_fields": ("pid", "started_at", "ended_at", "outcome", "seconds"), "pid": os.getpid(),
+                "started_at": wall.isoformat(), "ended_at": datetime.now(UTC).isoformat(), "outcome": outcome,
+                "seconds": round(time.perf_counter() - started, 4)})
 
 
 def _services(context: procrastinate.JobContext) -> Services:

@@ -17,7 +17,8 @@ from runtime.google.pubsub import MailListeners
 from agent.keyring import load_keyring
 from runtime.startup import open_services
 from runtime.worker import run as worker_run
-from server import clients, errors, security
+from server import clients, errors, metrics, security
+from server.logging_context import RequestContext
 from server.routes import assistants, auth, health, pages, threads, webhooks
 from server.routes import settings as settings_routes
 from server.routes import suppressions, unsubscribe
@@ -58,12 +59,14 @@ def create_app(settings: Settings) -> FastAPI:
                          static_url="/static-offline-docs")
     app.state.settings = settings
     app.state.keyring = keyring = load_keyring(settings)
+    app.add_middleware(RequestContext)  # inside the session: sees the signed-in user
     app.add_middleware(SessionMiddleware, secret_key=keyring.session_secret, session_cookie="ea_session",
                        same_site="lax", https_only=settings.base_url.startswith("https://"), max_age=14 * 24 * 3600)
     errors.install(app)
     security.install(app, settings)
     clients.install(app, settings)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(assistants.router)
     app.include_router(threads.router)
     app.include_router(settings_routes.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -21,37 +22,55 @@ def _settings(args: argparse.Namespace) -> Settings:
                  if v is not None}
     settings = Settings(**overrides)
     settings.check()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(settings)
     return settings
+
+
+def _configure_logging(settings: Settings) -> None:
+    from agent import logs
+    from agent.keyring import KeyRing
+
+    secrets = settings.secret_values()
+    if settings.secret_keys():  # the session secret derives from the first key; a malformed key fails here
+        secrets.append(KeyRing(settings.secret_keys()).session_secret)
+    logs.configure(level=settings.log_level, fmt=settings.log_format, secrets=secrets)
 
 
 def serve(args: argparse.Namespace) -> None:
     """Run the web server with the worker inside it."""
+    settings = _settings(args)  # logging first: importing the app already logs (and warns)
     import uvicorn
 
     from server.app import create_app
 
-    settings = _settings(args)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                log_config=None)
 
 
-async def _worker(settings: Settings) -> None:
+async def _worker(settings: Settings, metrics_port: int) -> None:
     from runtime.google.pubsub import MailListeners
     from runtime.startup import open_services
     from runtime.worker import run as worker_run
+    from server.metrics import serve_worker_metrics
 
     async with open_services(settings) as services:
         listeners = MailListeners(services)
         await listeners.start()
+        scrape = asyncio.create_task(serve_worker_metrics(settings, port=metrics_port)) if metrics_port else None
         try:
             await worker_run(services, name="worker", install_signal_handlers=True)
         finally:
+            if scrape is not None:
+                scrape.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scrape
             await listeners.stop()
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Run only the job worker (scale out with several)."""
-    asyncio.run(_worker(_settings(args)))
+    """Run only the job worker (scale out with several); --metrics-port serves its own /metrics."""
+    settings = _settings(args)
+    asyncio.run(_worker(settings, args.metrics_port if args.metrics_port is not None else settings.worker_metrics_port))
 
 
 async def _migrate(settings: Settings) -> list[int]:
@@ -103,6 +122,13 @@ def doctor(args: argparse.Namespace) -> None:
     sys.exit(asyncio.run(run_doctor(sys.stdout)))
 
 
+def studio(args: argparse.Namespace) -> None:
+    """Open LangGraph Studio's dev server on this project's database, read-only (needs the `studio` extra)."""
+    from server.studio_cli import run_studio
+
+    run_studio(_settings(args), port=args.studio_port or 2024)
+
+
 TRACING_PREFIXES = ("LANGSMITH_", "LANGCHAIN_")
 
 
@@ -142,8 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--host", help="bind address (overrides EA_HOST)")
     p_serve.add_argument("--port", type=int, help="port (overrides EA_PORT)")
     p_serve.set_defaults(func=serve)
+    p_worker = sub.add_parser("worker", help="run a job worker only (start several to scale out)",
+                              description=worker.__doc__)
+    p_worker.add_argument("--metrics-port", type=int,
+                          help="serve this worker's /metrics on this port (overrides EA_WORKER_METRICS_PORT)")
+    p_worker.set_defaults(func=worker)
+    p_studio = sub.add_parser("studio", help="LangGraph Studio on the real threads, read-only (extra `studio`)",
+                              description=studio.__doc__)
+    p_studio.add_argument("--port", dest="studio_port", type=int, help="the dev server's port (default 2024)")
+    p_studio.set_defaults(func=studio)
     commands = (
-        ("worker", worker, "run a job worker only (start several to scale out)"),
         ("migrate", migrate, "apply pending database migrations and exit"),
         ("rotate-key", rotate_key, "re-encrypt stored secrets with the first key of EA_SECRET_KEY"),
         ("doctor", doctor, "check settings, database, model and Google; say what to fix (exit 1 on failure)"),

@@ -17,6 +17,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from agent import metrics
 from agent.google.mailboxes import disconnected_reason
 from agent.mail.mime import build_message, parse_message
 from agent.mail.models import InboundMessage, OutgoingMessage, SentMessage
@@ -104,7 +105,11 @@ class GmailTransport:
                         done = await before_retry()
                         if done is not None:
                             return done
-                    return await asyncio.to_thread(self._execute, make)
+                    try:
+                        return await asyncio.to_thread(self._execute, make)
+                    except Exception as exc:
+                        metrics.gmail_error(exc)
+                        raise
         except RefreshError as exc:
             if "invalid_grant" in str(exc) or "unauthorized_client" in str(exc):
                 why = "Google no longer accepts the stored permission (revoked or expired)"

@@ -8,7 +8,7 @@ from typing import Literal
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent import prompts
+from agent import metrics, prompts
 from agent.events import service as events
 from agent.llm import Classification, ModelUnavailable, ReturnDate
 from agent.mail.automated import is_out_of_office
@@ -69,6 +69,7 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> Command[Route
             summary=f"Reply read as {decision['intent']} ({decision['confidence']:.0%}): {decision['reason']}",
             detail={**decision, "route": route, "message_ids": ids}, dedupe_key=f"decide:{ids[-1]}",
         )
+        metrics.decision(decision)
         await messages.mark_processed(conn, message_ids=[r["id"] for r in replies])
     return Command(goto=route, update={"decision": decision, "inbound_ids": [], **extra})
 
