@@ -53,6 +53,8 @@ class LoadResult:
     drained: bool = False
     rss_mib: list[float] = field(default_factory=list)
     answers: int = 0
+    leftover: list[str] = field(default_factory=list)
+    """What was still pending when the drain timed out (task, status, count)."""
 
     @property
     def rss_growth_mib(self) -> float:
@@ -70,10 +72,16 @@ def _rows(url: str, sql: str, params: tuple = ()) -> list[dict]:
 def _pending_work(url: str) -> int:
     """Replies not yet decided plus jobs that should run now."""
     undecided = _rows(url, "SELECT count(*) AS n FROM messages WHERE direction = 'in' AND processed_at IS NULL")[0]["n"]
-    runnable = _rows(url, "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'doing' OR (status = 'todo'"
-                          " AND (scheduled_at IS NULL OR scheduled_at <= now()))"
-                          " AND task_name NOT LIKE 'ea:%%sweep' AND task_name <> 'ea:digest'")[0]["n"]
-    return undecided + runnable
+    return undecided + sum(n for _task, _status, n in _runnable(url))
+
+
+def _runnable(url: str) -> list[tuple[str, str, int]]:
+    """Thread, queue and sync jobs running or due now (the periodic sweeps and digest are not the queue)."""
+    rows = _rows(url, "SELECT task_name, status, count(*) AS n FROM procrastinate_jobs"
+                      " WHERE (status = 'doing' OR (status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())))"
+                      " AND task_name NOT IN ('ea:sweep', 'ea:dispatch_sweep', 'ea:digest', 'ea:renew_watches')"
+                      " GROUP BY task_name, status")
+    return [(r["task_name"], r["status"], r["n"]) for r in rows]
 
 
 def run_load(url: str, work: Path, *, threads: int, rate: float, seconds: float, workers: int = 0) -> LoadResult:
@@ -121,6 +129,7 @@ def run_load(url: str, work: Path, *, threads: int, rate: float, seconds: float,
                 result.drained = True
             except AssertionError:
                 result.drained = False
+                result.leftover = [f"{task} {status}: {n}" for task, status, n in _runnable(url)]
             result.drain_seconds = time.monotonic() - t1
             result.rss_mib.append(sum(p.memory_info().rss for p in watched) / 2**20)
         finally:
@@ -166,6 +175,7 @@ def report(result: LoadResult) -> str:
         f"| RSS (server + workers), after warm-up → end | {result.rss_mib[len(result.rss_mib) // 4]:.0f} → "
         f"{result.rss_mib[-1]:.0f} MiB ({result.rss_growth_mib:+.0f} MiB) |",
         "", "RSS samples (MiB): " + ", ".join(f"{v:.0f}" for v in result.rss_mib), "",
+        *([f"Still pending when the drain timed out: {'; '.join(result.leftover)}.", ""] if result.leftover else []),
     ])
 
 
