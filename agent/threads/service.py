@@ -34,9 +34,10 @@ async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, tr
     with translate_db_errors(f"{email} is already in an open thread."):
         cur = await conn.execute(
             "INSERT INTO threads (user_id, assistant_id, recipient_email, recipient_name, recipient_company,"
-            " context, recipient_timezone, transport) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            " context, recipient_timezone, recipient_language, transport)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *",
             (user_id, data.assistant_id, email, data.recipient_name, data.recipient_company, data.context,
-             data.recipient_timezone, transport),
+             data.recipient_timezone, data.recipient_language or None, transport),
         )
         row = await cur.fetchone()
     await events.record(conn, user_id=user_id, thread_id=row["id"], kind="created", actor="user",

@@ -18,6 +18,8 @@ class ScriptedModel:
         self.calls: list[dict[str, Any]] = []
         self.classification: dict[str, Any] | None = None
         """When set, every classification returns this."""
+        self.drafts: list[dict[str, Any]] = []
+        """Answers for the next FirstDraft / ReplyDraft requests, used up in order before the default drafts."""
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any] | str:
         schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name", "")
@@ -26,10 +28,13 @@ class ScriptedModel:
         with self.lock:
             self.calls.append({"schema": schema, "system": system, "user": user})
             number = len(self.calls)
+            queued = self.drafts.pop(0) if schema in ("FirstDraft", "ReplyDraft") and self.drafts else None
+        if queued is not None:
+            return queued
         if schema == "FirstDraft":
             feedback = re.search(r"The user reviewed an earlier draft and asks: (.*)", user)
             extra = f" (revised: {feedback.group(1).strip()})" if feedback else ""
-            return {"subject": f"An idea for you #{number}", "body": f"Hello,\n\nFirst email draft {number}{extra}."}
+            return {"subject": f"An idea for you #{number}", "body": f"Hello,\n\nThis is the first email draft {number}{extra}."}
         if schema == "ReplyDraft":
             if "Write follow-up number" in user:
                 n = re.search(r"follow-up number (\d+)", user).group(1)
