@@ -18,7 +18,7 @@ from agent.keyring import load_keyring
 from runtime.startup import open_services
 from runtime.worker import run as worker_run
 from server import clients, errors, security
-from server.routes import assistants, auth, health, pages, threads, webhooks
+from server.routes import assistants, auth, edits, health, pages, threads, webhooks
 from server.routes import settings as settings_routes
 from server.routes import suppressions, unsubscribe
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     clients.install(app, settings)
     app.include_router(health.router)
     app.include_router(assistants.router)
+    app.include_router(edits.router)
     app.include_router(threads.router)
     app.include_router(settings_routes.router)
     app.include_router(auth.router)
