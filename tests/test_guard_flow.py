@@ -65,6 +65,16 @@ def test_draft_bad_twice_is_handed_over_with_its_reasons_and_nothing_is_sent(ser
     page = server.client.get(f"/threads/{tid}").text
     assert 'id="blocked-draft"' in page and "Hi [First Name], we guarantee a 50% discount" in page
 
+    # The human writes their own email: checked and warned about, sent as written.
+    mine = "Hi Hal, write to me at deals@rival.example instead."
+    assert server.post(f"/api/threads/{tid}/reply", json={"text": mine}).status_code == 202
+    t = server.wait_messages(tid, 1)
+    assert [(m["author"], m["text"]) for m in t["messages"]] == [("human", mine)]
+    warned = wait_until(lambda: [g for g in _events(server, tid, "guard") if g["actor"] == "user"],
+                        what="the warning on the human's text")
+    assert warned[0]["detail"]["ok"] is False and "contacts" in warned[0]["detail"]["failed"]
+    assert "deals@rival.example" in warned[0]["summary"]
+
 
 def test_approval_shows_verdicts_edits_are_warned_kept_and_reach_the_next_prompt(server: ServerProcess, model) -> None:
     fake, _script = model
