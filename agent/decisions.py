@@ -1,4 +1,4 @@
-"""What a reply means and where the thread goes: rules first, then the model; shared by the graph and the eval runner."""
+"""What a reply means and where the thread goes: rules first, then the model (the graph and the eval runner)."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def test_replies_slice_through_the_real_decision_path(model, tmp_path: Path) -> 
     assert results["model"] == "fake-model"
     items = results["items"]
     assert [i["id"] for i in items] == [r["id"] for r in picked[:15]]
-    for item, line in zip(items, picked):
+    for item, line in zip(items, picked[:15], strict=True):
         assert (item["expected_intent"], item["expected_route"]) == (line["intent"], line["route"])
         assert item["ok"] == (item["predicted_intent"] == line["intent"] and item["predicted_route"] == line["route"])
     accuracy = sum(i["predicted_intent"] == i["expected_intent"] for i in items) / 15 * 100

@@ -23,7 +23,7 @@ from agent.llm import FirstDraft, ReplyDraft
 from agent.mail.outbox import reply_subject
 from agent.threads import messages
 from graphs.context import Context
-from graphs.nodes.common import load, record, recipient, with_signature
+from graphs.nodes.common import load, recipient, record, with_signature
 from graphs.state import ThreadState
 
 Composed = Literal["review", "escalate"]
@@ -70,8 +70,9 @@ def language_name(code: str | None) -> str | None:
         return None
 
 
-def expected_language(persona: Any, *, latest_inbound: dict[str, Any] | None, recipient_language: str | None) -> str | None:
-    """The persona's fixed language, else the latest reply's stored (or detected) one, else the recipient's known one."""
+def expected_language(persona: Any, *, latest_inbound: dict[str, Any] | None,
+                      recipient_language: str | None) -> str | None:
+    """The persona's fixed language, else the latest reply's stored (or detected) one, else the recipient's."""
     fixed = language.code_for(getattr(persona, "language", None))
     if fixed or latest_inbound is None:
         return fixed or language.expected(None, recipient_language=recipient_language)

@@ -31,7 +31,8 @@ class DraftEdit(BaseModel):
 async def list_edits(assistant_id: UUID, conn: ConnDep, user_id: UserIdDep) -> list[DraftEdit]:
     """The persona's kept rewrites, newest first; the latest few are examples in its drafting prompts."""
     await assistants.get(conn, user_id=user_id, assistant_id=assistant_id)
-    return [DraftEdit(**row) for row in await edits.list_for_assistant(conn, user_id=user_id, assistant_id=assistant_id)]
+    rows = await edits.list_for_assistant(conn, user_id=user_id, assistant_id=assistant_id)
+    return [DraftEdit(**row) for row in rows]
 
 
 @router.delete("/{assistant_id}/edits/{edit_id}", status_code=status.HTTP_204_NO_CONTENT)

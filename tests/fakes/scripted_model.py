@@ -36,7 +36,8 @@ class ScriptedModel:
         if schema == "FirstDraft":
             feedback = re.search(r"The user reviewed an earlier draft and asks: (.*)", user)
             extra = f" (revised: {feedback.group(1).strip()})" if feedback else ""
-            return {"subject": f"An idea for you #{number}", "body": f"Hello,\n\nThis is the first email draft {number}{extra}."}
+            return {"subject": f"An idea for you #{number}",
+                    "body": f"Hello,\n\nThis is the first email draft {number}{extra}."}
         if schema == "ReplyDraft":
             if "Write follow-up number" in user:
                 n = re.search(r"follow-up number (\d+)", user).group(1)
@@ -57,7 +58,8 @@ class ScriptedModel:
     def _russian(schema: str, user: str, number: int) -> dict[str, Any]:
         """A careful model writes in the language the prompt asks for."""
         if schema == "FirstDraft":
-            return {"subject": f"Идея для вас #{number}", "body": f"Здравствуйте!\n\nЭто первый черновик письма {number}."}
+            return {"subject": f"Идея для вас #{number}",
+                    "body": f"Здравствуйте!\n\nЭто первый черновик письма {number}."}
         if "Write follow-up number" in user:
             n = re.search(r"follow-up number (\d+)", user).group(1)
             return {"body": f"Напоминаю о себе ({n}). Черновик номер {number}."}
