@@ -7,7 +7,7 @@ every verdict as a `guard` event, and routes a clean draft to review and a twice
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -88,8 +88,13 @@ def guard_context(persona: Any, *, recipient_fields: dict[str, str], their_texts
 
 
 async def write_checked(llm: Any, *, kind: str, persona: Any, subject: str, variables: dict[str, Any],
-                        ctx: GuardContext) -> list[Attempt]:
-    """Write a draft and check it; on a refusal write once more, told which checks failed. Returns the attempts."""
+                        ctx: GuardContext,
+                        checked: Callable[[int, Attempt], Awaitable[None]] | None = None) -> list[Attempt]:
+    """Write a draft and check it; on a refusal write once more, told which checks failed. Returns the attempts.
+
+    `checked(number, attempt)` runs after each check, before the next model call (so no verdict is lost when the
+    retry fails).
+    """
     attempts: list[Attempt] = []
     refused: dict[str, str | None] = {"guard_feedback": None, "refused_draft": None}
     for _ in range(ATTEMPTS):
@@ -99,6 +104,8 @@ async def write_checked(llm: Any, *, kind: str, persona: Any, subject: str, vari
         text = with_signature(answer.body, persona)
         verdicts = check_draft(GuardDraft(kind=kind, text=text, subject=title if kind == "first" else ""), ctx)
         attempts.append(Attempt(title, text, verdicts))
+        if checked is not None:
+            await checked(len(attempts), attempts[-1])
         if not failures(verdicts):
             break
         refused = {"guard_feedback": explain(verdicts), "refused_draft": text}
@@ -117,17 +124,19 @@ async def compose(runtime: Runtime[Context], state: ThreadState, *, kind: str, s
                     for m in rows]
     base = {"r": fields, "conversation": conversation, "feedback": state.get("feedback"), "examples": examples,
             "write_in": language_name(expected)}
+    model = runtime.context.llm.name
+
+    async def checked(number: int, attempt: Attempt) -> None:
+        await record_verdicts(runtime, state, attempt, kind=kind, number=number, model=model,
+                              blocked=not attempt.ok and number == ATTEMPTS)
+
     attempts = await write_checked(
         runtime.context.llm, kind=kind, persona=persona, subject=reply_subject(thread["subject"] or ""),
         variables={**base, **variables(persona)},
-        ctx=guard_context(persona, recipient_fields=fields, their_texts=theirs, expected=expected))
-    model = runtime.context.llm.name
+        ctx=guard_context(persona, recipient_fields=fields, their_texts=theirs, expected=expected), checked=checked)
     await record(runtime, state, "drafted", summary, model=model,
                  detail={"kind": kind, "feedback": state.get("feedback"), "attempts": len(attempts),
                          "examples": len(examples), "language": expected})
-    for number, attempt in enumerate(attempts, start=1):
-        await record_verdicts(runtime, state, attempt, kind=kind, number=number, model=model,
-                              blocked=not attempt.ok and number == ATTEMPTS)
     last = attempts[-1]
     if not last.ok:
         reasons = "; ".join(f"{v.check}: {v.detail}" for v in failures(last.verdicts))
