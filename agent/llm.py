@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -108,13 +110,43 @@ class LanguageModel:
 
     async def structured(self, schema: type[T], system: str, user: str) -> T:
         """Ask for one object of the schema; transient errors are retried by the client."""
-        chat = self._client().with_structured_output(schema, method="json_schema")
+        result, _usage = await self.structured_with_usage(schema, system, user)
+        return result
+
+    async def structured_with_usage(self, schema: type[T], system: str, user: str) -> tuple[T, Usage]:
+        """Like structured, with the tokens the endpoint reported and the call's latency."""
+        chat = self._client().with_structured_output(schema, method="json_schema", include_raw=True)
+        started = time.perf_counter()
         try:
             with metrics.model_call(schema.__name__) as callbacks:
-                result = await chat.ainvoke([("system", system), ("human", user)], config={"callbacks": callbacks})
+                answer = await chat.ainvoke([("system", system), ("human", user)], config={"callbacks": callbacks})
         except Exception as exc:  # any client, network or parsing failure parks the thread
             log.warning("model call failed: %s", exc.__class__.__name__)
             raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") from exc
+        usage = Usage.of(answer.get("raw"), seconds=time.perf_counter() - started)
+        result = answer.get("parsed")
         if not isinstance(result, schema):
-            raise ModelUnavailable("The language model returned no usable answer.")
-        return result
+            error = answer.get("parsing_error")
+            raise ModelUnavailable("The language model returned no usable answer"
+                                   + (f" ({str(error)[:300]})." if error else "."))
+        return result, usage
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens and time of one model call, as the endpoint reported them (0 when it reported none)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, message: Any, *, seconds: float) -> Usage:
+        """The usage block of a LangChain AIMessage (its usage_metadata), if any."""
+        meta = getattr(message, "usage_metadata", None) or {}
+        return cls(int(meta.get("input_tokens") or 0), int(meta.get("output_tokens") or 0), seconds)
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens

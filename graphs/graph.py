@@ -1,4 +1,4 @@
-"""The outreach thread graph: compose → review? → schedule → send → wait → read → decide → respond | follow up | escalate | close.
+"""The outreach thread graph: compose (guarded) → review? | escalate → schedule → send → wait → read → decide → respond | follow up | escalate | close.
 
 One routing style: a node that branches returns `Command[Literal[...]]` (its targets drawn from the annotation);
 a node that does not has a plain edge. Where an answered wait goes is the table in graphs/routes.py.
@@ -19,11 +19,10 @@ from graphs.nodes.review import review
 from graphs.nodes.schedule import schedule
 from graphs.nodes.send import send
 from graphs.nodes.wait import wait
-from graphs.routes import COMPOSER
 from graphs.state import ThreadState
 
 NODES = (compose_first, respond, follow_up, review, schedule, send, wait, read, decide, escalate, human, close)
-BRANCHING = (review, schedule, send, wait, decide, human)
+BRANCHING = (compose_first, respond, follow_up, review, schedule, send, wait, decide, human)
 """The nodes that return Command: each names its possible targets in its return annotation."""
 
 
@@ -33,8 +32,6 @@ def build() -> StateGraph:
     for node in NODES:
         g.add_node(node.__name__, node)
     g.add_edge(START, "compose_first")
-    for composer in COMPOSER.values():
-        g.add_edge(composer, "review")
     g.add_edge("read", "decide")
     g.add_edge("escalate", "human")
     g.add_edge("close", END)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from typing_extensions import TypedDict  # pydantic reads these for schemas (typing's TypedDict fails on 3.11)
+from typing_extensions import NotRequired, TypedDict  # pydantic reads these for schemas (typing's TypedDict fails on 3.11)
 
 
 class Draft(TypedDict):
@@ -18,6 +18,10 @@ class Draft(TypedDict):
     """The body, signature included, exactly as it will be sent."""
     author: str
     """assistant | human."""
+    verdicts: NotRequired[list[dict[str, Any]]]
+    """The guard's verdicts on an assistant draft ({check, ok, detail} each), shown with a draft awaiting approval."""
+    attempts: NotRequired[int]
+    """How many times the model wrote this draft (2 when the first was refused by the guard)."""
 
 
 class ThreadState(TypedDict, total=False):

@@ -19,7 +19,7 @@ from runtime.startup import open_services
 from runtime.worker import run as worker_run
 from server import clients, errors, metrics, security
 from server.logging_context import RequestContext
-from server.routes import assistants, auth, health, pages, threads, webhooks
+from server.routes import assistants, auth, edits, health, pages, threads, webhooks
 from server.routes import settings as settings_routes
 from server.routes import suppressions, unsubscribe
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(assistants.router)
+    app.include_router(edits.router)
     app.include_router(threads.router)
     app.include_router(settings_routes.router)
     app.include_router(auth.router)

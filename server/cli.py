@@ -1,4 +1,4 @@
-"""The `email-assistant` command: serve, worker, migrate, rotate-key, doctor."""
+"""The `email-assistant` command: serve, worker, migrate, rotate-key, doctor, eval."""
 
 from __future__ import annotations
 
@@ -129,6 +129,15 @@ def studio(args: argparse.Namespace) -> None:
     run_studio(_settings(args), port=args.studio_port or 2024)
 
 
+def evaluate(args: argparse.Namespace) -> None:
+    """Run a labelled file (replies or first-email briefs) through the real decision path and the configured model."""
+    from runtime.evaluate import run
+
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(asyncio.run(run(Settings(), dataset=Path(args.dataset), out=Path(args.out) if args.out else None,
+                             limit=args.limit, stream=sys.stdout)))
+
+
 TRACING_PREFIXES = ("LANGSMITH_", "LANGCHAIN_")
 
 
@@ -184,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, func, purpose in commands:
         sub.add_parser(name, help=purpose, description=func.__doc__).set_defaults(func=func)
+    p_eval = sub.add_parser("eval", help="measure the configured model on a labelled file (docs/evaluation.md)",
+                            description=evaluate.__doc__)
+    p_eval.add_argument("--dataset", required=True, help="a JSONL file of labelled replies or first-email briefs")
+    p_eval.add_argument("--out", help="folder to write results.json to")
+    p_eval.add_argument("--limit", type=int, help="only the first N items")
+    p_eval.set_defaults(func=evaluate)
     return parser
 
 

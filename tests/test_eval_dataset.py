@@ -12,11 +12,11 @@ from agent.assistants.models import AssistantFields
 from agent.guard import GuardContext, GuardDraft, check_draft, explain, language
 from agent.llm import Intent
 from agent.rules import precheck
-from graphs.nodes import decide
+from agent import decisions as decide
 
 EVAL = Path(__file__).parent / "eval"
 ROUTES = {"respond", "close", "wait", "escalate"}
-# What graphs/nodes/decide.py does today with each intent (at full confidence, under the reply limit).
+# What agent/decisions.py (the decide node's rules) does with each intent (at full confidence, under the reply limit).
 ROUTE_OF = {**{i: "respond" for i in decide.RESPOND}, **{i: "close" for i in decide.CLOSE},
             **{i: "wait" for i in decide.KEEP_WAITING}, **{i: "escalate" for i in decide.ESCALATE}}
 HARD_CASES = {"polite_no", "not_now", "referral", "ooo_with_date", "ooo_without_date", "angry",

@@ -126,7 +126,8 @@ def test_thread_import_reads_real_files() -> None:
     with pytest.raises(InvalidInput, match="email column"):
         bulk.rows_from_csv("имя\nИван\n".encode("cp1251"))
     assert bulk.guess_mapping(["Эл. почта", "ФИО", "Компания", "Примечание"]) == {
-        "email": "Эл. почта", "name": "ФИО", "company": "Компания", "context": "Примечание", "timezone": ""}
+        "email": "Эл. почта", "name": "ФИО", "company": "Компания", "context": "Примечание", "timezone": "",
+        "language": ""}
 
 
 def test_suppression_import_reads_real_files() -> None:

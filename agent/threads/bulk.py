@@ -21,6 +21,7 @@ NAME_COLUMNS = ("name", "recipient_name", "full_name", "first_name")
 COMPANY_COLUMNS = ("company", "recipient_company", "organization", "organisation")
 CONTEXT_COLUMNS = ("context", "notes", "note")
 TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
+LANGUAGE_COLUMNS = ("language", "lang", "язык")
 
 
 def rows_from_csv(data: bytes, *, filename: str | None = None) -> list[dict[str, str]]:
@@ -43,7 +44,8 @@ def to_thread_creates(assistant_id: UUID, rows: list[dict[str, Any]]) -> tuple[l
     errors: list[dict[str, Any]] = []
     for number, row in enumerate(rows, start=1):
         extra = {k: v for k, v in row.items()
-                 if k not in (*EMAIL_COLUMNS, *NAME_COLUMNS, *COMPANY_COLUMNS, *CONTEXT_COLUMNS, *TIMEZONE_COLUMNS) and v}
+                 if k not in (*EMAIL_COLUMNS, *NAME_COLUMNS, *COMPANY_COLUMNS, *CONTEXT_COLUMNS, *TIMEZONE_COLUMNS,
+                              *LANGUAGE_COLUMNS) and v}
         context = _pick(row, CONTEXT_COLUMNS)
         if extra:
             context = "\n".join([context, *(f"{k}: {v}" for k, v in extra.items())]).strip()
@@ -52,6 +54,7 @@ def to_thread_creates(assistant_id: UUID, rows: list[dict[str, Any]]) -> tuple[l
                 assistant_id=assistant_id, recipient_email=_pick(row, EMAIL_COLUMNS),
                 recipient_name=_pick(row, NAME_COLUMNS), recipient_company=_pick(row, COMPANY_COLUMNS),
                 recipient_timezone=_pick(row, TIMEZONE_COLUMNS) or None,
+                recipient_language=_pick(row, LANGUAGE_COLUMNS) or None,
                 context=context[:5000],
             )))
         except ValidationError as exc:
@@ -69,7 +72,7 @@ def skip_reason(exc: Conflict) -> str:
 # Column mapping (the dashboard's import): the user picks which column holds what; the rest becomes context.
 
 MAPPED_FIELDS = {"email": EMAIL_COLUMNS, "name": NAME_COLUMNS, "company": COMPANY_COLUMNS, "context": CONTEXT_COLUMNS,
-                 "timezone": TIMEZONE_COLUMNS}
+                 "timezone": TIMEZONE_COLUMNS, "language": LANGUAGE_COLUMNS}
 
 
 def guess_mapping(headers: list[str]) -> dict[str, str]:
@@ -77,7 +80,8 @@ def guess_mapping(headers: list[str]) -> dict[str, str]:
     lowered = [h.lower() for h in headers]
     hints = {"email": ("mail", "почт"), "name": ("name", "имя", "фио"),
              "company": ("company", "organi", "компан", "организ"),
-             "context": ("note", "context", "заметк", "примечан", "коммент"), "timezone": ("zone", "tz", "пояс")}
+             "context": ("note", "context", "заметк", "примечан", "коммент"), "timezone": ("zone", "tz", "пояс"),
+             "language": ("lang", "язык")}
     mapping: dict[str, str] = {}
     for field, aliases in MAPPED_FIELDS.items():
         exact = next((headers[i] for i, h in enumerate(lowered) if h in aliases), "")

@@ -8,6 +8,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from agent.guard import language
 from agent.mail.models import InboundMessage, OutgoingMessage, SentMessage
 
 
@@ -18,11 +19,12 @@ async def insert_outbound(
     """Record an email we sent (idempotent on the provider id)."""
     await conn.execute(
         "INSERT INTO messages (user_id, thread_id, direction, author, transport, provider_message_id,"
-        " provider_thread_id, message_id, in_reply_to, \"references\", from_addr, to_addr, subject, text, full_text)"
-        " VALUES (%s, %s, 'out', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " provider_thread_id, message_id, in_reply_to, \"references\", from_addr, to_addr, subject, text, full_text,"
+        " language) VALUES (%s, %s, 'out', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (user_id, transport, provider_message_id) DO NOTHING",
         (user_id, thread_id, author, transport, sent.provider_message_id, sent.provider_thread_id, msg.message_id,
-         msg.in_reply_to, list(msg.references), msg.from_addr, msg.to_addr, msg.subject, msg.text, msg.text),
+         msg.in_reply_to, list(msg.references), msg.from_addr, msg.to_addr, msg.subject, msg.text, msg.text,
+         language.detect(msg.text)),
     )
 
 
@@ -33,12 +35,13 @@ async def insert_inbound(
     cur = await conn.execute(
         "INSERT INTO messages (user_id, thread_id, direction, author, transport, provider_message_id,"
         " provider_thread_id, message_id, in_reply_to, \"references\", from_addr, to_addr, subject, text,"
-        " full_text, headers, auto_reply, bounce, at)"
-        " VALUES (%s, %s, 'in', 'recipient', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " full_text, headers, auto_reply, bounce, at, language)"
+        " VALUES (%s, %s, 'in', 'recipient', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (user_id, transport, provider_message_id) DO NOTHING RETURNING id",
         (user_id, thread_id, transport, msg.provider_message_id, msg.provider_thread_id, msg.message_id,
          msg.in_reply_to, list(msg.references), msg.from_addr, ", ".join(msg.to_addrs), msg.subject, msg.text,
-         msg.full_text, Jsonb(msg.headers), msg.auto_reply, msg.bounce, msg.received_at),
+         msg.full_text, Jsonb(msg.headers), msg.auto_reply, msg.bounce, msg.received_at,
+         language.detect(msg.text or msg.full_text)),
     )
     row = await cur.fetchone()
     return row["id"] if row else None
@@ -59,7 +62,7 @@ async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UU
     """A thread's emails, oldest first."""
     cur = await conn.execute(
         "SELECT id, direction, author, subject, text, full_text, message_id, provider_thread_id, \"references\","
-        " from_addr, auto_reply, bounce, headers, at, processed_at"
+        " from_addr, auto_reply, bounce, headers, at, processed_at, language"
         " FROM messages WHERE thread_id = %s AND user_id = %s ORDER BY at, id",
         (thread_id, user_id),
     )

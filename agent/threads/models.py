@@ -46,6 +46,7 @@ class ThreadRow:
     recipient_timezone: str | None
     fields: dict[str, Any]
     send_at: datetime | None
+    recipient_language: str | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -72,6 +73,8 @@ class ThreadCreate(BaseModel):
     recipient_timezone: TimeZone | None = Field(
         None, description="The recipient's IANA time zone, when known: the sending window follows it."
     )
+    recipient_language: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = Field(
+        None, description="The recipient's language when known ('ru', 'German'): the first email is written in it.")
 
 
 class Thread(BaseModel):
@@ -88,6 +91,7 @@ class Thread(BaseModel):
     recipient_name: str
     recipient_company: str
     recipient_timezone: str | None = None
+    recipient_language: str | None = None
     send_at: datetime | None = None
     """When a queued email is expected to go (real mailboxes; sandbox mail goes at once)."""
     wait_kind: str | None
@@ -108,6 +112,8 @@ class MessageOut(BaseModel):
     at: datetime
     auto_reply: str | None = None
     bounce: str | None = None
+    language: str | None = None
+    """ISO 639-1 code detected when the email was stored (None when too short to tell)."""
 
 
 class EventOut(BaseModel):

@@ -36,9 +36,10 @@ async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, tr
         cur = conn.cursor(row_factory=class_row(ThreadRow))
         await cur.execute(
             "INSERT INTO threads (user_id, assistant_id, recipient_email, recipient_name, recipient_company,"
-            f" context, recipient_timezone, transport) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING {THREAD_COLUMNS}",
+            " context, recipient_timezone, recipient_language, transport)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {THREAD_COLUMNS}",
             (user_id, data.assistant_id, email, data.recipient_name, data.recipient_company, data.context,
-             data.recipient_timezone, transport),
+             data.recipient_timezone, data.recipient_language or None, transport),
         )
         row = await cur.fetchone()
     await events.record(conn, user_id=user_id, thread_id=row.id, kind="created", actor="user",

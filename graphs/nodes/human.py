@@ -11,6 +11,7 @@ from agent.mail.outbox import reply_subject
 from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
 from graphs.nodes.common import load, record, wait_for
+from graphs.nodes.drafting import warn_human
 from graphs.routes import next_node
 from graphs.state import ThreadState
 
@@ -31,6 +32,7 @@ async def human(state: ThreadState, runtime: Runtime[Context]) -> Command[Litera
         thread, _persona = await load(runtime, state)
         subject = reply_subject(thread.subject) if thread.subject else (event.get("subject") or "Hello")
         update["draft"] = {"kind": "human", "subject": subject, "text": event["text"], "author": "human"}
+        await warn_human(runtime, state, kind="human", subject=subject, text=event["text"], seq=seq)
     elif kind is EventType.handback:
         await record(runtime, state, "handed_back", "You handed the conversation back to the assistant.",
                      actor="user", dedupe_key=f"handback:{seq}")

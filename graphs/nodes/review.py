@@ -8,10 +8,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from psycopg import AsyncConnection
 
+from agent.edits import service as edits
 from agent.events import service as events
 from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
 from graphs.nodes.common import load, next_wait_id, record, wait_for
+from graphs.nodes.drafting import warn_human
 from graphs.routes import next_node
 from graphs.state import ThreadState
 
@@ -45,7 +47,22 @@ async def review(state: ThreadState, runtime: Runtime[Context]) -> Command[Targe
         update["draft"] = {**draft, **edited}
     if kind is EventType.regenerate:
         update["feedback"] = event.get("feedback") or None
+    if (kind is EventType.approve and "text" in edited) or (kind is EventType.regenerate and update["feedback"]):
+        await _learn(runtime, thread, draft, kind, edited.get("text") or update.get("feedback") or "", seq)
+    if kind is EventType.approve and edited:
+        final = update["draft"]
+        await warn_human(runtime, state, kind=final["kind"], subject=final["subject"], text=final["text"], seq=seq)
     await record(runtime, state, f"review_{kind.value}", SUMMARY[kind], actor="user",
                  detail={"wait_id": f"approval-{seq}", "edited": sorted(edited), "feedback": event.get("feedback")},
                  dedupe_key=f"review:{seq}")
     return Command(goto=next_node(WaitKind.approval, kind, state), update=update)
+
+
+async def _learn(runtime: Runtime[Context], thread: dict, draft: dict, kind: EventType, revised: str, seq: int) -> None:
+    """Keep what the user changed (their edited text, or their feedback) as an example for the persona's drafts."""
+    if draft["author"] != "assistant":
+        return
+    async with runtime.context.pool.connection() as conn:
+        await edits.record(conn, user_id=thread.user_id, assistant_id=thread.assistant_id, thread_id=thread.id,
+                           kind="edit" if kind is EventType.approve else "feedback", draft_kind=draft["kind"],
+                           original=draft["text"], revised=revised, dedupe_key=f"review:{seq}")

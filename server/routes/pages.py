@@ -13,7 +13,7 @@ from agent.llm import HOW_TO_CONFIGURE
 from agent.sending import settings as sending
 from agent.stats import service as stats
 from server import csrf, i18n
-from server.routes import pages_assistants, pages_import, pages_settings, pages_threads
+from server.routes import pages_assistants, pages_edits, pages_import, pages_settings, pages_threads
 from server.routes.pages_common import PageRoute, SignInRequired, back, render, services, templates, user_id
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -67,6 +67,6 @@ async def language(request: Request) -> Response:
 def install(app: FastAPI) -> None:
     """Serve the dashboard pages and their static files."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (pages_assistants, pages_import, pages_threads, pages_settings):  # import before /threads/{id}
+    for module in (pages_assistants, pages_edits, pages_import, pages_threads, pages_settings):  # import before /threads/{id}
         app.include_router(module.router)
     app.include_router(router)

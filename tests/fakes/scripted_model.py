@@ -18,6 +18,8 @@ class ScriptedModel:
         self.calls: list[dict[str, Any]] = []
         self.classification: dict[str, Any] | None = None
         """When set, every classification returns this."""
+        self.drafts: list[dict[str, Any]] = []
+        """Answers for the next FirstDraft / ReplyDraft requests, used up in order before the default drafts."""
 
     def __call__(self, body: dict[str, Any]) -> dict[str, Any] | str:
         schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("name", "")
@@ -26,10 +28,16 @@ class ScriptedModel:
         with self.lock:
             self.calls.append({"schema": schema, "system": system, "user": user})
             number = len(self.calls)
+            queued = self.drafts.pop(0) if schema in ("FirstDraft", "ReplyDraft") and self.drafts else None
+        if queued is not None:
+            return queued
+        if schema in ("FirstDraft", "ReplyDraft") and re.search(r"write the whole email in Russian", system):
+            return self._russian(schema, user, number)
         if schema == "FirstDraft":
             feedback = re.search(r"The user reviewed an earlier draft and asks: (.*)", user)
             extra = f" (revised: {feedback.group(1).strip()})" if feedback else ""
-            return {"subject": f"An idea for you #{number}", "body": f"Hello,\n\nFirst email draft {number}{extra}."}
+            return {"subject": f"An idea for you #{number}",
+                    "body": f"Hello,\n\nThis is the first email draft {number}{extra}."}
         if schema == "ReplyDraft":
             if "Write follow-up number" in user:
                 n = re.search(r"follow-up number (\d+)", user).group(1)
@@ -45,6 +53,17 @@ class ScriptedModel:
                 return self.classification
             return self._classify(user)
         return "plain answer"
+
+    @staticmethod
+    def _russian(schema: str, user: str, number: int) -> dict[str, Any]:
+        """A careful model writes in the language the prompt asks for."""
+        if schema == "FirstDraft":
+            return {"subject": f"Идея для вас #{number}",
+                    "body": f"Здравствуйте!\n\nЭто первый черновик письма {number}."}
+        if "Write follow-up number" in user:
+            n = re.search(r"follow-up number (\d+)", user).group(1)
+            return {"body": f"Напоминаю о себе ({n}). Черновик номер {number}."}
+        return {"body": f"Спасибо за ваш ответ. Вот черновик ответа номер {number}."}
 
     @staticmethod
     def _classify(user: str) -> dict[str, Any]:
