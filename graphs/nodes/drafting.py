@@ -22,6 +22,7 @@ from agent.guard import GuardContext, GuardDraft, Verdict, check_draft, explain,
 from agent.llm import FirstDraft, ReplyDraft
 from agent.mail.outbox import reply_subject
 from agent.threads import messages
+from agent.threads.models import ThreadRow
 from graphs.context import Context
 from graphs.nodes.common import load, recipient, record, with_signature
 from graphs.state import ThreadState
@@ -165,12 +166,12 @@ async def record_verdicts(runtime: Runtime[Context], state: ThreadState, attempt
     await record(runtime, state, "guard", summary, model=model, actor=actor, detail=detail, dedupe_key=dedupe_key)
 
 
-def _thread_facts(thread: dict[str, Any], persona: Any, rows: Sequence[dict[str, Any]]) -> tuple[
+def _thread_facts(thread: ThreadRow, persona: Any, rows: Sequence[dict[str, Any]]) -> tuple[
         list[str], str | None, dict[str, str]]:
     """The recipient's own texts, the language a draft must be in, and the recipient fields."""
     theirs = [m for m in rows if m["direction"] == "in" and not m["auto_reply"] and not m["bounce"]]
     expected = expected_language(persona, latest_inbound=theirs[-1] if theirs else None,
-                                 recipient_language=thread.get("recipient_language"))
+                                 recipient_language=thread.recipient_language)
     return [m["text"] or "" for m in theirs], expected, recipient(thread)
 
 
