@@ -82,7 +82,8 @@ async def post_replies(base_url: str, ids: list[str], text: str, *, rate: float 
     """POST a sandbox reply to each thread, all at once (rate None) or `rate` a second; when each was posted."""
     posted: dict[str, datetime] = {}
     async with httpx.AsyncClient(base_url=base_url, timeout=120,
-                                 limits=httpx.Limits(max_connections=64)) as client:
+                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=0)) as client:
+        # no keep-alive: a connection the server closed while idle would fail a (non-idempotent) POST
         async def one(tid: str) -> None:
             posted[tid] = datetime.now(UTC)
             r = await client.post(f"/api/threads/{tid}/sandbox-reply", json={"text": text})
@@ -216,7 +217,8 @@ def main() -> None:
     """Run both variants and write docs/performance.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (about 3 minutes)")
-    parser.add_argument("--before", default="core", help="git revision measured as 'before' (default: core)")
+    parser.add_argument("--before", default=None,
+                        help="git revision measured as 'before' (default: where this branch left `core`)")
     parser.add_argument("--only", choices=("before", "after"), help="run one variant only")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args()
@@ -230,7 +232,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="ea-pipeline-"))
     work.chmod(0o755)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", args.before], check=True, capture_output=True,
+    revision = ["rev-parse", args.before] if args.before else ["merge-base", "HEAD", "core"]
+    commit = subprocess.run(["git", "-C", str(ROOT), *revision], check=True, capture_output=True,
                             text=True).stdout.strip()
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True, capture_output=True,
                           text=True).stdout.strip()
