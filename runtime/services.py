@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent import unsubscribe
 from agent.config import Settings
+from agent.db import SessionLocks
 from agent.google.access import GoogleAccess
 from agent.keyring import KeyRing
 from agent.llm import LanguageModel
@@ -41,6 +42,8 @@ class Services:
     local_user_id: UUID | None
     keyring: KeyRing
     google: GoogleAccess
+    locks: SessionLocks
+    """Per-thread advisory locks on one connection of their own."""
     clock: Callable[[], datetime] = utc_now
     """The time every scheduling decision uses; tests replace it to move through days."""
     rng: random.Random = field(default_factory=random.Random)
