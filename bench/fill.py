@@ -59,3 +59,9 @@ def commits(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_stat_clear_snapshot()")
         return conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def checkpoint_rows(url: str) -> dict[str, int]:
+    """Rows in each checkpoint table."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in CHECKPOINT_TABLES}

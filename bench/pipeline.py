@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "Interested - what does it cost?"
 SECOND = "Sounds good. How does onboarding work?"
 LAST = "Not interested, thanks."
+PROFILES = Path(tempfile.gettempdir()) / "ea-pipeline-profiles"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -160,12 +161,12 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
         extra = create_threads(app, persona, cfg["rate_n"] + cfg["serial"], "extra")
         probe.wait_out(burst + extra, 1, 600)
         time.sleep(1.0)
-        pids = list(app.pids().values())
+        pids = app.pids()
         for latency, n in ((0.0, 2), (1.0, 3)):
             fake.latency_seconds = latency
             c0, q0, cpu0 = fill.commits(url), probe.queries, procs.cpu_seconds(pids, postmaster)
-            spy = procs.py_spy(app.worker.pid, logs / f"worker-burst-{latency:g}.txt", cfg["spy"]) \
-                if app.worker else None
+            rows0 = fill.checkpoint_rows(url)
+            spies = [procs.py_spy(pid, logs / f"{role}-burst-{latency:g}.txt", cfg["spy"]) for role, pid in pids.items()]
             t0 = time.perf_counter()
             asyncio.run(post_replies(str(app.client.base_url), burst, QUESTION, rate=None))
             probe.wait_out(burst, n, 900)
@@ -173,15 +174,22 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
             cpu1, q1 = procs.cpu_seconds(pids, postmaster), probe.queries
             time.sleep(1.5)  # statistics are flushed about once a second
             c1 = fill.commits(url)
-            if spy is not None:
-                spy.wait(timeout=cfg["spy"] + 30)
+            rows1 = fill.checkpoint_rows(url)
+            for spy in spies:
+                if spy is not None:
+                    spy.wait(timeout=cfg["spy"] + 30)
             key = f"burst_{latency:g}"
             out[key] = len(burst) / elapsed
             if latency == 0:
-                out["cpu_per_reply_ms"] = ((cpu1["app"] - cpu0["app"]) + (cpu1["pg"] - cpu0["pg"])) / len(burst) * 1000
+                out["cpu_per_reply_ms"] = sum(cpu1[k] - cpu0[k] for k in cpu0) / len(burst) * 1000
                 out["cpu_split"] = {k: (cpu1[k] - cpu0[k]) / len(burst) * 1000 for k in cpu0}
-                out["commits_per_reply"] = (c1 - c0 - (q1 - q0) - 2) / len(burst)
-            out[f"profile_{latency:g}"] = procs.top_frames(logs / f"worker-burst-{latency:g}.txt")
+                out["commits_per_reply"] = (c1 - c0 - (q1 - q0) - 4) / len(burst)
+                out["ckpt_rows_per_reply"] = {k: (rows1[k] - rows0[k]) / len(burst) for k in rows0}
+            for role in pids:
+                raw = logs / f"{role}-burst-{latency:g}.txt"
+                out[f"profile_{role}_{latency:g}"] = procs.top_frames(raw)
+                if raw.exists():  # kept for a closer look (flamegraph input)
+                    shutil.copy(raw, PROFILES / f"{name}-{raw.name}")
 
         log.info("%s: one reply at a time at 1 s", name)
         serial, rest = extra[:cfg["serial"]], extra[cfg["serial"]:]
@@ -230,6 +238,7 @@ def main() -> None:
             "restarts": 3, "spy": 15})
     import pgserver
 
+    PROFILES.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ea-pipeline-"))
     work.chmod(0o755)
     revision = ["rev-parse", args.before] if args.before else ["merge-base", "HEAD", "core"]

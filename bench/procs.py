@@ -84,9 +84,9 @@ def rss_mib(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-def cpu_seconds(pids: list[int], postmaster: int) -> dict[str, float]:
+def cpu_seconds(pids: dict[str, int], postmaster: int) -> dict[str, float]:
     """CPU seconds used so far by these processes and by Postgres (the postmaster, its live and its reaped children)."""
-    app = sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+    used = {role: sum(psutil.Process(pid).cpu_times()[:2]) for role, pid in pids.items()}
     pm = psutil.Process(postmaster)
     times = pm.cpu_times()
     pg = times.user + times.system + times.children_user + times.children_system
@@ -95,7 +95,7 @@ def cpu_seconds(pids: list[int], postmaster: int) -> dict[str, float]:
             pg += sum(child.cpu_times()[:2])
         except psutil.NoSuchProcess:
             continue
-    return {"app": app, "pg": pg}
+    return {**used, "pg": pg}
 
 
 def postmaster_pid(pgdata: Path) -> int:

@@ -85,10 +85,14 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], *, cfg: dict[st
     for name, r in results.items():
         lines += ["", f"## {name}: where the bytes of a conversation go (bytes per conversation)", ""]
         lines += [f"- {t}: {int(d):,}" for t, d in r["bytes_top"]]
-        for key in ("profile_0", "profile_1"):
-            if r.get(key):
-                lines += ["", f"## {name}: worker py-spy, burst at model {key[-1]} s (inclusive share of samples)", "",
-                          "```"] + [f"{share * 100:5.1f}%  {frame}" for frame, share in r[key]] + ["```"]
+        if "ckpt_rows_per_reply" in r:
+            lines += ["", f"Checkpoint rows written per reply ({name}): " +
+                      ", ".join(f"{t} {n:.1f}" for t, n in r["ckpt_rows_per_reply"].items()) + "."]
+        for role in ("worker", "server"):
+            for latency in ("0", "1"):
+                if r.get(key := f"profile_{role}_{latency}"):
+                    lines += ["", f"## {name}: {role} py-spy, burst at model {latency} s (share of samples)", "",
+                              "```"] + [f"{share * 100:5.1f}%  {frame}" for frame, share in r[key]] + ["```"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
