@@ -204,15 +204,18 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
         template = burst[0]
         waiting = len(burst) + len(extra)
         fill.clone_waiting(url, template=template, count=max(0, cfg["small"] - waiting), batch="a")
-        for size, n, batch in ((cfg["small"], 2, None), (cfg["large"], 3, "b")):
+        # Reply → send at 5/s (the latency target), then resume latency at a rate every variant keeps up with, at
+        # 1,000 and at 100,000 waiting threads: only the number of waiting threads differs between those two.
+        for key, n, rate, batch in (("lat_5", 2, cfg["rate"], None), (f"lat_{cfg['small']}", 3, cfg["resume_rate"], None),
+                                    (f"lat_{cfg['large']}", 4, cfg["resume_rate"], "b")):
             if batch:
-                log.info("%s: filling to %d waiting threads", name, size)
-                fill.clone_waiting(url, template=template, count=size - cfg["small"], batch=batch)
+                log.info("%s: filling to %d waiting threads", name, cfg["large"])
+                fill.clone_waiting(url, template=template, count=cfg["large"] - cfg["small"], batch=batch)
                 time.sleep(2.0)
-            posted = asyncio.run(post_replies(str(app.client.base_url), rest, QUESTION, rate=cfg["rate"]))
+            posted = asyncio.run(post_replies(str(app.client.base_url), rest, QUESTION, rate=rate))
             sent = probe.wait_out(rest, n, 600)
             lat = [(sent[t] - posted[t]).total_seconds() for t in rest]
-            out[f"lat_{size}"] = {"p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99)}
+            out[key] = {"p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99)}
         out["rss_large"] = {k: procs.rss_mib(p) for k, p in app.pids().items()}
         app.stop_server()
         out["start_restart_large"] = app.start_server()
@@ -232,10 +235,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    cfg = ({"storage": 8, "burst": 60, "serial": 4, "rate_n": 25, "rate": 5, "small": 1000, "large": 100_000,
-            "restarts": 1, "spy": 8} if args.quick else
-           {"storage": 20, "burst": 200, "serial": 8, "rate_n": 50, "rate": 5, "small": 1000, "large": 100_000,
-            "restarts": 3, "spy": 15})
+    cfg = ({"storage": 8, "burst": 60, "serial": 4, "rate_n": 20, "rate": 5, "resume_rate": 2, "small": 1000,
+            "large": 100_000, "restarts": 1, "spy": 8} if args.quick else
+           {"storage": 15, "burst": 200, "serial": 6, "rate_n": 40, "rate": 5, "resume_rate": 2, "small": 1000,
+            "large": 100_000, "restarts": 2, "spy": 15})
     import pgserver
 
     PROFILES.mkdir(exist_ok=True)
