@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     google_max_attempts: int = Field(default=6, ge=1, le=20, validation_alias="EA_GOOGLE_MAX_ATTEMPTS")
 
     worker_in_process: bool = Field(default=True, validation_alias="EA_WORKER_IN_PROCESS")
-    worker_concurrency: int = Field(default=4, ge=1, le=64, validation_alias="EA_WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(default=64, ge=1, le=256, validation_alias="EA_WORKER_CONCURRENCY")
+    db_pool_size: int = Field(default=10, ge=2, le=100, validation_alias="EA_DB_POOL_SIZE")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
     check_deliverability: bool = Field(default=True, validation_alias="EA_CHECK_DELIVERABILITY")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -84,6 +85,90 @@ async def advisory_lock(pool: AsyncConnectionPool, key: str) -> AsyncIterator[No
                 await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
         finally:
             await conn.set_autocommit(False)
+
+
+class SessionLocks:
+    """Advisory locks for many keys on one dedicated connection per process: a running job holds a lock, not a
+    connection, so the process needs one connection for locks at any concurrency.
+
+    Within the process an asyncio lock per key queues the holders (a session lock is re-entrant, so Postgres alone
+    would let two jobs of this process in); across processes `pg_try_advisory_lock` decides, retried with backoff.
+    If the process dies its connection closes and Postgres releases every lock it held, as with a lock per job.
+    """
+
+    def __init__(self, conninfo: str, *, retry_seconds: float = 0.02, max_retry_seconds: float = 0.5) -> None:
+        self._conninfo = conninfo
+        self._retry, self._max_retry = retry_seconds, max_retry_seconds
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._io = asyncio.Lock()  # one statement at a time on the shared connection
+        self._local: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+        self._held: set[str] = set()
+
+    async def open(self) -> None:
+        """Connect (autocommit: the connection never sits idle in a transaction)."""
+        self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+
+    async def close(self) -> None:
+        """Disconnect; Postgres releases whatever is still held."""
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def __aenter__(self) -> SessionLocks:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, sql: str, key: str) -> bool:
+        """Run one lock statement on the shared connection, reconnecting (and re-taking held keys) if it broke."""
+        async with self._io:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                await self._reconnect()
+            assert self._conn is not None
+            try:
+                cur = await self._conn.execute(sql, (key,))
+            except psycopg.OperationalError:
+                await self._reconnect()
+                cur = await self._conn.execute(sql, (key,))
+            row = await cur.fetchone()
+            return bool(row and row[0])
+
+    async def _reconnect(self) -> None:
+        log.warning("lock connection lost: reconnecting and taking %d held lock(s) again", len(self._held))
+        if self._conn is not None:
+            await self._conn.close()
+        self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        for key in list(self._held):
+            cur = await self._conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
+            row = await cur.fetchone()
+            if not (row and row[0]):
+                log.error("lock %s was taken by another process while our connection was down", key)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold the advisory lock on `key`, waiting for it."""
+        self._users[key] = self._users.get(key, 0) + 1
+        local = self._local.setdefault(key, asyncio.Lock())
+        try:
+            async with local:
+                delay = self._retry
+                while not await self._call("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", key):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._max_retry)
+                self._held.add(key)
+                try:
+                    yield
+                finally:
+                    self._held.discard(key)
+                    if not await self._call("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", key):
+                        log.error("lock %s was not held at release", key)
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._local[key]
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:

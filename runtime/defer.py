@@ -12,6 +12,9 @@ from procrastinate.exceptions import AlreadyEnqueued
 from agent.threads.lifecycle import EventType
 
 NAMESPACE = "ea"
+TIMER_PRIORITY = -1
+"""Follow-up timers rank below every other job: fetching the next job meets the runnable ones first, never the
+thousands of timers scheduled days ahead (procrastinate orders its fetch by priority, then id)."""
 RUN_THREAD = f"{NAMESPACE}:run_thread"
 RESUME_THREAD = f"{NAMESPACE}:resume_thread"
 SYNC_MAILBOX = f"{NAMESPACE}:sync_mailbox"
@@ -25,7 +28,7 @@ async def defer_run(app: procrastinate.App, *, thread_id: UUID) -> None:
 
 async def defer_resume(
     app: procrastinate.App, *, thread_id: UUID, event: dict[str, Any], at: datetime | None = None,
-    queueing_lock: str | None = None, delay_seconds: int | None = None,
+    queueing_lock: str | None = None, delay_seconds: int | None = None, priority: int | None = None,
 ) -> bool:
     """Queue an event for a thread; False when an identical one is already queued.
 
@@ -39,6 +42,8 @@ async def defer_resume(
         options["schedule_in"] = {"seconds": delay_seconds}
     if queueing_lock:
         options["queueing_lock"] = queueing_lock
+    if priority is not None:
+        options["priority"] = priority
     try:
         await app.configure_task(RESUME_THREAD, **options).defer_async(thread_id=str(thread_id), event=event)
     except AlreadyEnqueued:
@@ -79,4 +84,4 @@ class JobScheduler:
     async def follow_up_at(self, *, thread_id: UUID, wait_id: str, when: datetime) -> None:
         """Resume the thread with followup_due for this wait at `when` (once per wait)."""
         await defer_resume(self._app, thread_id=thread_id, event={"type": EventType.followup_due.value, "wait_id": wait_id},
-                           at=when, queueing_lock=f"timer:{thread_id}:{wait_id}")
+                           at=when, queueing_lock=f"timer:{thread_id}:{wait_id}", priority=TIMER_PRIORITY)

@@ -7,8 +7,8 @@ from typing import Any
 from uuid import UUID
 
 from langgraph.types import Command
+from psycopg.types.json import Jsonb
 
-from agent.db import advisory_lock
 from agent.events import service as events
 from agent.llm import ModelUnavailable
 from agent.mail.transport import MailboxDisconnected
@@ -30,7 +30,7 @@ MAX_AUTO_RETRIES = 8  # about two hours of backoff with the default base; then t
 
 async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     """Move the thread as far as it goes, one worker at a time per thread; returns what happened."""
-    async with advisory_lock(svc.pool, f"thread:{thread_id}"):
+    async with svc.locks.hold(f"thread:{thread_id}"):
         return await _advance(svc, thread_id=thread_id, event=event)
 
 
@@ -39,6 +39,7 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
     async with svc.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)
         if thread.status == Status.closed:
+            await _prune(conn, thread_id=thread_id)
             if event and kind is not EventType.retry:
                 await _note(conn, thread, "ignored", f"Ignored {kind}: the thread is closed.", event)
             return "closed"
@@ -60,6 +61,8 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
     elif snap.interrupts:
         wait = snap.interrupts[0].value
         wait_kind = WaitKind(wait["kind"])
+        if _run_was_lost(thread, wait):
+            await _reread_after(svc, thread_id=thread_id, checkpoint_ts=snap.created_at)
         if event is None:
             event = await _pending_stimulus(svc, thread_id, wait)
             if event is None:
@@ -83,16 +86,60 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         if not await lifecycle.start_running(conn, thread_id=thread_id):  # a Stop or Pause since the read wins
             return "held"
     try:
-        await svc.graph.ainvoke(graph_input, config, context=await svc.context_for(thread), durability="sync")
+        # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox
+        # sends each step once and `_run_was_lost` lets it read again the replies the lost run had read.
+        result = await svc.graph.ainvoke(graph_input, config, context=await svc.context_for(thread),
+                                         durability="exit")
     except ThreadHeld:
         return "held"
     except Exception as exc:  # any failure parks the thread visibly; nothing is lost, a retry is queued
         await park(svc, thread, exc)
         return "parked"
+    if "__interrupt__" not in result:  # the graph ended: the thread is closed
+        await prune_history(svc, thread_id=thread_id)
     if thread.failures:
         async with svc.pool.connection() as conn:
             await lifecycle.ran_cleanly(conn, thread_id=thread_id)
     return "ran"
+
+
+def _run_was_lost(thread: ThreadRow, wait: dict[str, Any]) -> bool:
+    """The last run from this wait never reached its checkpoint: the worker died while the thread was running."""
+    running = thread.status == Status.active and thread.wait_kind != WaitKind.send_slot
+    return running or (thread.wait_id is not None and thread.wait_id != wait["wait_id"])
+
+
+async def _reread_after(svc: Services, *, thread_id: UUID, checkpoint_ts: str | None) -> None:
+    """Replies the lost run marked read are unread again, so the repeated run reads and answers them."""
+    if checkpoint_ts is None:
+        return
+    async with svc.pool.connection() as conn:
+        cur = await conn.execute("UPDATE messages SET processed_at = NULL WHERE thread_id = %s AND direction = 'in'"
+                                 " AND processed_at >= %s::timestamptz", (thread_id, checkpoint_ts))
+    if cur.rowcount:
+        log.warning("thread %s: the last run was lost; %d reply(ies) will be read again", thread_id, cur.rowcount)
+
+
+async def prune_history(svc: Services, *, thread_id: UUID) -> None:
+    """A finished thread keeps its last checkpoint only; the audit trail is in messages and events."""
+    async with svc.pool.connection() as conn:
+        await _prune(conn, thread_id=thread_id)
+
+
+async def _prune(conn: Any, *, thread_id: UUID) -> None:
+    """Delete every checkpoint, write and blob of the thread that its latest checkpoint does not use."""
+    tid = str(thread_id)
+    cur = await conn.execute("SELECT checkpoint_id, checkpoint->'channel_versions' AS versions FROM checkpoints"
+                             " WHERE thread_id = %s AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1", (tid,))
+    last = await cur.fetchone()
+    if last is None:
+        return
+    await conn.execute("DELETE FROM checkpoints WHERE thread_id = %s AND checkpoint_id <> %s", (tid, last["checkpoint_id"]))
+    await conn.execute("DELETE FROM checkpoint_writes WHERE thread_id = %s AND checkpoint_id <> %s",
+                       (tid, last["checkpoint_id"]))
+    await conn.execute("DELETE FROM checkpoint_blobs b WHERE b.thread_id = %s AND NOT EXISTS (SELECT 1 FROM"
+                       " jsonb_each_text(%s::jsonb) v WHERE v.key = b.channel AND v.value = b.version)",
+                       (tid, Jsonb(last["versions"] or {})))
 
 
 async def park(svc: Services, thread: ThreadRow, exc: Exception) -> None:

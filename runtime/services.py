@@ -16,6 +16,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent import unsubscribe
 from agent.config import Settings
+from agent.errors import NotFound
+from agent.db import SessionLocks
 from agent.google.access import GoogleAccess
 from agent.keyring import KeyRing
 from agent.llm import LanguageModel
@@ -42,6 +44,8 @@ class Services:
     local_user_id: UUID | None
     keyring: KeyRing
     google: GoogleAccess
+    locks: SessionLocks
+    """Per-thread advisory locks on one connection of their own."""
     clock: Callable[[], datetime] = utc_now
     """The time every scheduling decision uses; tests replace it to move through days."""
     rng: random.Random = field(default_factory=random.Random)
@@ -75,16 +79,21 @@ class Services:
         """The fixed From of the user's mail."""
         async with self.pool.connection() as conn:
             user = await users.get(conn, user_id=user_id)
-        return Sender(address=user["email"], name=sender_name, domain=self.settings.sender_domain,
+        return self._sender(user["email"], sender_name)
+
+    def _sender(self, address: str, sender_name: str) -> Sender:
+        return Sender(address=address, name=sender_name, domain=self.settings.sender_domain,
                       unsubscribe_url=partial(unsubscribe.url_for, self.settings.base_url, self.keyring))
 
     async def context_for(self, thread: ThreadRow) -> Context:
-        """The graph's run-time context for one thread."""
+        """The graph's run-time context for one thread (the persona's name and the user's address in one read)."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT sender_name FROM assistants WHERE id = %s", (thread.assistant_id,))
-            persona = await cur.fetchone()
+            cur = await conn.execute("SELECT a.sender_name, u.email FROM assistants a JOIN users u ON u.id = a.user_id"
+                                     " WHERE a.id = %s AND u.id = %s", (thread.assistant_id, thread.user_id))
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound("The thread's persona or user is gone.")
         return Context(
             pool=self.pool, llm=self.llm, transport=await self.thread_transport(thread),
-            sender=await self.sender_for(thread.user_id, persona["sender_name"]),
-            scheduler=JobScheduler(self.jobs), clock=self.clock,
+            sender=self._sender(row["email"], row["sender_name"]), scheduler=JobScheduler(self.jobs), clock=self.clock,
         )

@@ -269,7 +269,9 @@ def test_data_deletion_recipes_in_the_docs(server: ServerProcess, database_url: 
     [user] = query(database_url, "SELECT user_id FROM threads WHERE id = %s", (gus,))
     user_id = str(user["user_id"])
     query(database_url, "INSERT INTO sending_settings (user_id) VALUES (%s)", (user_id,))
-    assert all(_leftovers(database_url, [gus]).values()), "every kind of row exists before"
+    before = _leftovers(database_url, [gus])
+    assert before.pop("checkpoint_writes") == 0, "a closed thread keeps its last checkpoint only (no writes)"
+    assert all(before.values()), "every other kind of row exists before"
     assert _count(database_url, "sandbox_mail", "provider_thread_id",
                   [query(database_url, "SELECT provider_thread_id FROM threads WHERE id = %s", (gus,))[0]
                    ["provider_thread_id"]]) == 2, "our email and their reply"

@@ -8,9 +8,12 @@ import binascii
 import json
 import logging
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import cachecontrol
 import google.auth.transport.requests
+import requests
 from google.auth.exceptions import GoogleAuthError
 from google.oauth2 import id_token
 
@@ -46,6 +49,13 @@ class Notification:
     history_id: int
 
 
+@cache
+def _certs_request() -> google.auth.transport.requests.Request:
+    """The transport that fetches Google's signing certificates, cached by their HTTP cache headers (made on first
+    push, shared by every later one: the certificates are fetched again only when Google's max-age runs out)."""
+    return google.auth.transport.requests.Request(session=cachecontrol.CacheControl(requests.Session()))
+
+
 def verify_push_token(settings: Settings, authorization: str | None) -> dict[str, Any]:
     """Blocking: check the push request's OIDC token (signature, expiry, issuer, audience, email, email_verified)."""
     audience, account = settings.pubsub_push_audience, settings.pubsub_push_service_account
@@ -56,7 +66,7 @@ def verify_push_token(settings: Settings, authorization: str | None) -> dict[str
     if scheme.lower() != "bearer" or not token.strip():
         raise PushRejected(401, "Missing bearer token.")
     try:
-        claims = id_token.verify_token(token.strip(), google.auth.transport.requests.Request(), audience=audience,
+        claims = id_token.verify_token(token.strip(), _certs_request(), audience=audience,
                                        certs_url=settings.google_certs_url, clock_skew_in_seconds=10)
     except (ValueError, GoogleAuthError) as exc:
         raise PushRejected(401, f"Invalid push token: {str(exc)[:120]}") from exc

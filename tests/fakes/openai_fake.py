@@ -47,6 +47,7 @@ class _Server(ThreadingHTTPServer):
     """Threading HTTP server that knows its owning FakeOpenAI."""
 
     daemon_threads = True
+    request_queue_size = 256  # many clients waiting on a slow model at once must not be refused by the backlog
     fake: FakeOpenAI
 
     def __init__(self, address: tuple[str, int]) -> None:
@@ -123,6 +124,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(400, error)
             return
         fake = self.server.fake
+        if fake.latency_seconds > 0:
+            time.sleep(fake.latency_seconds)  # a slow model: each request thread waits, requests overlap
         failure = fake._record(body)
         if failure is not None:
             self._send_error(*failure)
@@ -211,8 +214,10 @@ def _usage(body: dict, text: str) -> dict[str, Any]:
 class FakeOpenAI:
     """A local OpenAI-compatible chat-completions server on 127.0.0.1 (free port)."""
 
-    def __init__(self, responder: Responder | None = None) -> None:
+    def __init__(self, responder: Responder | None = None, *, latency_seconds: float = 0.0) -> None:
         self.responder: Responder | None = responder
+        self.latency_seconds = latency_seconds
+        """How long every chat request waits before it is answered (settable while running)."""
         self.requests: list[dict] = []
         self.retry_after_ms: int | None = 1  # error responses ask clients to retry almost at once
         self._lock = threading.Lock()
