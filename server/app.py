@@ -16,10 +16,7 @@ from runtime.google.pubsub import MailListeners
 from agent.keyring import load_keyring
 from runtime.services import open_services
 from runtime.worker import run as worker_run
-from server import errors, security
-from server.routes import assistants, auth, health, pages, threads, webhooks
-from server.routes import settings as settings_routes
-from server.routes import suppressions, unsubscribe
+from server import api, auth, errors, pages, security
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
                        same_site="lax", https_only=settings.base_url.startswith("https://"), max_age=14 * 24 * 3600)
     errors.install(app)
     security.install(app, settings)
-    app.include_router(health.router)
-    app.include_router(assistants.router)
-    app.include_router(threads.router)
-    app.include_router(settings_routes.router)
+    api.install(app)
     app.include_router(auth.router)
-    app.include_router(webhooks.router)
-    app.include_router(suppressions.router)
-    app.include_router(unsubscribe.router)
     pages.install(app)
     return app

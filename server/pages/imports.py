@@ -19,8 +19,9 @@ from agent.threads import bulk
 from agent.threads.models import ThreadCreate
 from runtime.start import start_thread
 from server import csrf
+from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
-from server.routes.pages_common import PageRoute, back, flash, partial, render, services, user_id
+from server.pages.common import PageRoute, back, flash, partial, render
 
 router = APIRouter(prefix="/threads/import", route_class=PageRoute, include_in_schema=False)
 MAX_BYTES = 5_000_000
@@ -53,20 +54,19 @@ def _jobs(request: Request) -> dict[str, ImportJob]:
     return jobs
 
 
-async def _personas(request: Request, uid: UUID) -> list[Any]:
-    async with services(request).pool.connection() as conn:
+async def _personas(svc: Services, uid: UUID) -> list[Any]:
+    async with svc.pool.connection() as conn:
         return await assistants.list_for_user(conn, user_id=uid)
 
 
 @router.get("")
-async def upload_form(request: Request, assistant: str = "") -> Response:
+async def upload_form(request: Request, svc: ServicesDep, uid: PageUserDep, assistant: str = "") -> Response:
     """Choose the assistant and the CSV file."""
-    uid = user_id(request)
-    return await render(request, "import_upload.html", personas=await _personas(request, uid),
+    return await render(request, "import_upload.html", personas=await _personas(svc, uid),
                         values={"assistant_id": assistant}, errors={})
 
 
-async def _check(request: Request, uid: UUID, form: FormData, csv_text: str) -> dict[str, Any]:
+async def _check(svc: Services, uid: UUID, form: FormData, csv_text: str) -> dict[str, Any]:
     """Parse with the chosen mapping, validate every row and find the ones that will be skipped."""
     headers, records = bulk.read_table(csv_text.encode())
     guessed = bulk.guess_mapping(headers)
@@ -79,7 +79,7 @@ async def _check(request: Request, uid: UUID, form: FormData, csv_text: str) -> 
         raise InvalidInput(_("Choose an assistant.")) from exc
     rows = bulk.rows_with_mapping(headers, records, mapping)
     valid, invalid = bulk.to_thread_creates(assistant_id, rows)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         persona = await assistants.get(conn, user_id=uid, assistant_id=assistant_id)
         ready, skipped = await bulk.screen(conn, user_id=uid, valid=valid)
     invalid = [{**e, "error": _friendly(e["error"])} for e in invalid]
@@ -99,15 +99,15 @@ def _friendly(error: str) -> str:
     return f"{labels.get(field, field)}: {message.strip()}"
 
 
-async def _upload_error(request: Request, uid: UUID, form: FormData, errors: dict[str, str]) -> Response:
-    return await render(request, "import_upload.html", status_code=422, personas=await _personas(request, uid),
+async def _upload_error(request: Request, svc: Services, uid: UUID, form: FormData,
+                        errors: dict[str, str]) -> Response:
+    return await render(request, "import_upload.html", status_code=422, personas=await _personas(svc, uid),
                         values={"assistant_id": str(form.get("assistant_id", ""))}, errors=errors)
 
 
 @router.post("")
-async def preview(request: Request) -> Response:
+async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Read the upload and show the column mapping and every row's check; nothing is created yet."""
-    uid = user_id(request)
     form = await csrf.checked_form(request)
     upload = form.get("file")
     errors: dict[str, str] = {}
@@ -117,28 +117,27 @@ async def preview(request: Request) -> Response:
         errors["assistant_id"] = _("Choose an assistant.")
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors["file"] = _("Choose a CSV file.")
-        return await _upload_error(request, uid, form, errors)
+        return await _upload_error(request, svc, uid, form, errors)
     data = await upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         errors["file"] = _("The file is larger than 5 MB. Split it into smaller files.")
     if errors:
-        return await _upload_error(request, uid, form, errors)
+        return await _upload_error(request, svc, uid, form, errors)
     try:
         text = data.decode("utf-8-sig")
-        checked = await _check(request, uid, form, text)
+        checked = await _check(svc, uid, form, text)
     except UnicodeDecodeError:
-        return await _upload_error(request, uid, form, {"file": _("Save the file as CSV UTF-8 and upload it again.")})
+        return await _upload_error(request, svc, uid, form, {"file": _("Save the file as CSV UTF-8 and upload it again.")})
     except InvalidInput as exc:
-        return await _upload_error(request, uid, form, {"file": exc.message})
+        return await _upload_error(request, svc, uid, form, {"file": exc.message})
     return await render(request, "import_preview.html", **checked)
 
 
 @router.post("/check")
-async def recheck(request: Request) -> Response:
+async def recheck(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """The row checks again after the column mapping changed (an htmx fragment, or the whole page)."""
-    uid = user_id(request)
     form = await csrf.checked_form(request)
-    checked = await _check(request, uid, form, str(form.get("csv_text", "")))
+    checked = await _check(svc, uid, form, str(form.get("csv_text", "")))
     if request.headers.get("hx-request"):
         return partial(request, "partials/import_check.html", **checked)
     return await render(request, "import_preview.html", **checked)
@@ -163,26 +162,24 @@ async def _run(svc: Services, job: ImportJob, ready: list[tuple[int, ThreadCreat
 
 
 @router.post("/start")
-async def start(request: Request) -> Response:
+async def start(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Start the rows that passed the checks, in the background; the page shows the progress."""
-    uid = user_id(request)
     form = await csrf.checked_form(request)
-    checked = await _check(request, uid, form, str(form.get("csv_text", "")))
+    checked = await _check(svc, uid, form, str(form.get("csv_text", "")))
     if not checked["ready"]:
         flash(request, _("No row can be started: fix the file and upload it again."), "bad")
         return back("/threads/import")
     job = ImportJob(id=secrets.token_urlsafe(12), user_id=uid, total=len(checked["ready"]))
     job.skipped = list(checked["skipped"])
     _jobs(request)[job.id] = job
-    job.task = asyncio.create_task(_run(services(request), job, checked["ready"]))
+    job.task = asyncio.create_task(_run(svc, job, checked["ready"]))
     return await render(request, "import_progress.html", job=job, invalid=checked["invalid"],
                         persona=checked["persona"])
 
 
 @router.get("/{job_id}")
-async def progress(request: Request, job_id: str) -> Response:
+async def progress(request: Request, job_id: str, uid: PageUserDep) -> Response:
     """The progress of an import (an htmx fragment polled every second)."""
-    uid = user_id(request)
     job = _jobs(request).get(job_id)
     if job is None or job.user_id != uid:
         raise NotFound(_("This import is over or ran on another server; its threads are in the thread list."))
