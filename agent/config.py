@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=4, ge=1, le=64, validation_alias="EA_WORKER_CONCURRENCY")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
+    session_idle_minutes: int = Field(default=7 * 24 * 60, ge=1, validation_alias="EA_SESSION_IDLE_MINUTES")
+    session_max_hours: int = Field(default=14 * 24, ge=1, validation_alias="EA_SESSION_MAX_HOURS")
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("EA_LOG_LEVEL", "LOG_LEVEL"))
 
     @field_validator("base_url", "gmail_api_url", "openai_base_url")

@@ -52,7 +52,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.keyring = keyring = load_keyring(settings)
     app.add_middleware(SessionMiddleware, secret_key=keyring.session_secret, session_cookie="ea_session",
-                       same_site="lax", https_only=settings.base_url.startswith("https://"), max_age=14 * 24 * 3600)
+                       same_site="lax", https_only=settings.base_url.startswith("https://"),
+                       max_age=settings.session_max_hours * 3600)  # the server-side session row decides, see deps
     errors.install(app)
     security.install(app, settings)
     api.install(app)

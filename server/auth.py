@@ -13,8 +13,9 @@ from joserfc.errors import JoseError
 
 from agent.errors import NotFound
 from agent.google import oauth
+from agent.users import sessions
 from runtime.google import connect
-from server.deps import ServicesDep, SettingsDep
+from server.deps import SESSION_KEY, ServicesDep, SettingsDep, session_lifetimes
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
@@ -54,13 +55,19 @@ async def callback(request: Request, svc: ServicesDep) -> RedirectResponse:
     except httpx.HTTPError as exc:
         raise connect.SignInFailed("Sign-in failed: Google could not be reached. Try again at /login.") from exc
     user_id = await connect.complete_sign_in(svc, token=token)
+    async with svc.pool.connection() as conn:
+        session_id = await sessions.create(conn, user_id=user_id, max_age=session_lifetimes(svc.settings)[1])
     request.session.clear()  # nothing from before sign-in survives into the signed-in session
-    request.session["user_id"] = str(user_id)
+    request.session[SESSION_KEY] = session_id
     return RedirectResponse("/", status_code=303)
 
 
 @router.api_route("/logout", methods=["GET", "POST"], include_in_schema=False)
-async def logout(request: Request) -> RedirectResponse:
-    """End the session (Gmail stays connected for the assistant's work)."""
+async def logout(request: Request, svc: ServicesDep) -> RedirectResponse:
+    """End the session on the server, so a copied cookie is worthless (Gmail stays connected for the assistant)."""
+    session_id = request.session.get(SESSION_KEY)
+    if isinstance(session_id, str):
+        async with svc.pool.connection() as conn:
+            await sessions.end(conn, session_id=session_id)
     request.session.clear()
     return RedirectResponse("/", status_code=303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 from psycopg import AsyncConnection
 
 from agent.config import Settings
+from agent.users import sessions
 from runtime.services import Services
 
 
@@ -33,36 +35,50 @@ class SignInRequired(Exception):
     """No signed-in user on a page: the dashboard answers with a redirect to the sign-in page."""
 
 
-def _signed_in(request: Request, services: Services) -> UUID | None:
-    """The user of this request's session (the local user in local mode), or None."""
+SESSION_KEY = "sid"
+
+
+def session_lifetimes(settings: Settings) -> tuple[timedelta, timedelta]:
+    """How long a session lives without a request, and at most."""
+    return timedelta(minutes=settings.session_idle_minutes), timedelta(hours=settings.session_max_hours)
+
+
+async def _signed_in(request: Request, services: Services) -> UUID | None:
+    """The user of this request's live server-side session (the local user in local mode), or None."""
     if services.local_user_id is not None:
         return services.local_user_id
-    user_id: Any = request.session.get("user_id") if "session" in request.scope else None
-    if not user_id:
+    session_id: Any = request.session.get(SESSION_KEY) if "session" in request.scope else None
+    if not session_id or not isinstance(session_id, str):
         return None
-    return UUID(str(user_id))
+    idle, max_age = session_lifetimes(services.settings)
+    async with services.pool.connection() as conn:
+        user_id = await sessions.resolve(conn, session_id=session_id, idle=idle, max_age=max_age)
+    if user_id is None:  # logged out, disconnected or expired: the cookie is dropped too
+        request.session.clear()
+    return user_id
 
 
-def get_user_id(request: Request, services: Annotated[Services, Depends(get_services)]) -> UUID:
+async def get_user_id(request: Request, services: Annotated[Services, Depends(get_services)]) -> UUID:
     """The signed-in user; in local mode the one local user; 401 otherwise."""
-    user_id = _signed_in(request, services)
+    user_id = await _signed_in(request, services)
     if user_id is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first: open /login.")
     return user_id
 
 
-def get_page_user_id(request: Request, services: Annotated[Services, Depends(get_services)]) -> UUID:
+async def get_page_user_id(request: Request, services: Annotated[Services, Depends(get_services)]) -> UUID:
     """The signed-in user of a dashboard page; SignInRequired (a redirect to /signin) otherwise."""
-    user_id = _signed_in(request, services)
+    user_id = await _signed_in(request, services)
     if user_id is None:
         raise SignInRequired()
     request.state.user_id = user_id
     return user_id
 
 
-def get_optional_user_id(request: Request, services: Annotated[Services, Depends(get_services)]) -> UUID | None:
+async def get_optional_user_id(request: Request,
+                               services: Annotated[Services, Depends(get_services)]) -> UUID | None:
     """The signed-in user, or None (for the sign-in page itself)."""
-    return _signed_in(request, services)
+    return await _signed_in(request, services)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

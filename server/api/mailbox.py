@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from agent.google import mailboxes
+from agent.users import sessions
 from runtime.google import connect
 from server.deps import ConnDep, ServicesDep, UserIdDep
 
@@ -41,8 +42,14 @@ async def mailbox_status(conn: ConnDep, user_id: UserIdDep, svc: ServicesDep) ->
 
 
 @router.post("/disconnect")
-async def mailbox_disconnect(svc: ServicesDep, user_id: UserIdDep) -> MailboxStatus:
-    """Stop reading and sending from Gmail: the watch stops, the grant is revoked and forgotten, threads park."""
+async def mailbox_disconnect(request: Request, svc: ServicesDep, user_id: UserIdDep) -> MailboxStatus:
+    """Stop reading and sending from Gmail: the watch stops, the grant is revoked and forgotten, threads park.
+
+    Every sign-in session of the user ends too (in Google mode): signing in again connects Gmail again.
+    """
     await connect.disconnect_user(svc, user_id=user_id)
     async with svc.pool.connection() as conn:
+        if svc.local_user_id is None:
+            await sessions.end_all(conn, user_id=user_id)
+            request.session.clear()
         return await mailbox_status(conn, user_id, svc)
