@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from psycopg import AsyncConnection
 from agent.config import Settings
 from agent.users import sessions
 from runtime.services import Services
+from server import csrf, security
 
 
 def get_services(request: Request) -> Services:
@@ -58,11 +60,30 @@ async def _signed_in(request: Request, services: Services) -> UUID | None:
     return user_id
 
 
+def _same_site_proof(request: Request, settings: Settings) -> bool:
+    """Whether an unsafe request shows it came from our own pages: the session's CSRF token, or same-origin headers."""
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return True
+    if request.headers.get("origin") in security.allowed_origins(settings):
+        return True
+    sent, expected = request.headers.get(csrf.HEADER), request.session.get(csrf.SESSION_KEY)
+    return bool(sent and isinstance(expected, str) and hmac.compare_digest(sent, expected))
+
+
 async def get_user_id(request: Request, services: Annotated[Services, Depends(get_services)]) -> UUID:
-    """The signed-in user; in local mode the one local user; 401 otherwise."""
+    """The signed-in user; in local mode the one local user; 401 otherwise.
+
+    A session cookie alone does not authorise a change: the request must also carry the CSRF header or same-origin
+    Origin / Sec-Fetch-Site headers, which a browser sends only for our own pages (403 otherwise).
+    """
     user_id = await _signed_in(request, services)
     if user_id is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first: open /login.")
+    if services.local_user_id is None and request.method not in security.SAFE_METHODS \
+            and not _same_site_proof(request, services.settings):
+        raise csrf.CsrfFailed("Cross-site request refused: a signed-in request that changes something must send the "
+                              "X-CSRF-Token header (the dashboard's token) or come from this site's pages "
+                              "(a same-origin Origin or Sec-Fetch-Site: same-origin header).")
     return user_id
 
 
