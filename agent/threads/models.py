@@ -10,9 +10,13 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from agent.assistants.models import TimeZone
+from agent.text import HeaderName, NoControls, SingleLine
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SingleLine]
+Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoControls]
+WaitId = Annotated[str, StringConstraints(max_length=200), SingleLine]
+Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), SingleLine]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000), NoControls]
 
 
 class Status(StrEnum):
@@ -111,9 +115,9 @@ class DraftEdit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wait_id: str | None = Field(None, description="The draft's wait id; an approval of an older draft is ignored.")
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = None
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)] | None = None
+    wait_id: WaitId | None = Field(None, description="The draft's wait id; an approval of an older draft is ignored.")
+    subject: Subject | None = None
+    text: Body | None = None
 
 
 class Feedback(BaseModel):
@@ -121,8 +125,8 @@ class Feedback(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wait_id: str | None = None
-    feedback: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    wait_id: WaitId | None = None
+    feedback: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoControls]
 
 
 class WaitRef(BaseModel):
@@ -130,7 +134,7 @@ class WaitRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wait_id: str | None = None
+    wait_id: WaitId | None = None
 
 
 class HumanReply(BaseModel):
@@ -138,7 +142,7 @@ class HumanReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+    text: Body
 
 
 class SandboxReply(BaseModel):
@@ -146,8 +150,8 @@ class SandboxReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
-    headers: dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=500)]] = Field(
+    text: Body
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), SingleLine] | None = None
+    headers: dict[HeaderName, Annotated[str, StringConstraints(max_length=500), SingleLine]] = Field(
         default_factory=dict, max_length=20, description="Extra headers, e.g. Auto-Submitted, to rehearse automated mail."
     )

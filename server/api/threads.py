@@ -14,6 +14,7 @@ from agent.events import service as events
 from agent.threads import bulk, messages
 from agent.threads import service
 from runtime.start import start_thread as _start
+from agent.text import Line, Text
 from agent.threads.models import Status, Thread, ThreadCreate, ThreadDetail, ThreadPage
 from server.actions import ACTIONS, Action
 from server.deps import ConnDep, ServicesDep, UserIdDep
@@ -32,10 +33,10 @@ class BulkRecipient(BaseModel):
     """One recipient of a bulk start."""
 
     model_config = ConfigDict(extra="allow")
-    email: str = Field(max_length=254)
-    name: str = ""
-    company: str = ""
-    context: str = ""
+    email: Line = Field(max_length=254)
+    name: Line = ""
+    company: Line = ""
+    context: Text = ""
 
 
 class BulkCreate(BaseModel):
@@ -95,8 +96,8 @@ async def create_threads_csv(
 @router.get("")
 async def list_threads(
     conn: ConnDep, user_id: UserIdDep, status_: Annotated[Status | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None, assistant_id: UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[Line | None, Query(max_length=200)] = None, assistant_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Annotated[Line | None, Query(max_length=200)] = None,
 ) -> ThreadPage:
     """Threads, newest first, filtered by status, recipient or persona; follow next_cursor for more."""
     rows, next_cursor = await service.list_page(conn, user_id=user_id, status=status_, search=q,

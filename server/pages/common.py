@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from agent.errors import AppError
 from agent.google import mailboxes
+from agent.text import without_controls
 from agent.users import service as users
 from runtime.services import Services
 from server import csrf, i18n
@@ -84,9 +85,10 @@ async def mailbox(svc: Services, uid: UUID, email: str) -> dict[str, Any]:
 
 
 def form_text(form: Any, name: str, limit: int = 100_000) -> str:
-    """A form field as text: browsers send CRLF line breaks; we store LF."""
+    """A form field as text: browsers send CRLF line breaks, we store LF; control characters are dropped
+    (agent/text.py's rule)."""
     value = form.get(name, "")
-    return (value if isinstance(value, str) else "").replace("\r\n", "\n")[:limit]
+    return without_controls((value if isinstance(value, str) else "").replace("\r\n", "\n"))[:limit]
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:

@@ -13,6 +13,7 @@ from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput
 from agent.events import service as events
 from agent.threads import messages
+from agent.text import without_controls
 from agent.threads import service as threads
 from agent.threads.models import Status, ThreadCreate
 from runtime.services import Services
@@ -40,7 +41,7 @@ async def index(request: Request, svc: ServicesDep, uid: PageUserDep, status: st
     """Threads, newest first: filter by status and assistant, search by recipient, page by cursor."""
     chosen = Status(status) if status in Status.__members__ else None
     assistant_id = _uuid(assistant)
-    q = q.strip()[:200]
+    q = without_controls(q).strip()[:200]
     async with svc.pool.connection() as conn:
         rows, next_cursor = await threads.list_page(conn, user_id=uid, status=chosen, search=q or None,
                                                     assistant_id=assistant_id, limit=PAGE_SIZE, cursor=cursor or None)
