@@ -73,8 +73,7 @@ def test_user_b_never_reaches_user_a_data(google: GoogleWorld, google_server: Se
                                                         "csv_text": "email\nzed.alice@example.org\n"})
     a_job = re.search(r'hx-get="/threads/import/([^"]+)"', started.text)
     assert started.status_code == 200 and a_job, started.text[:300]
-    carol_persona = start_outreach(carol, "someone@example.net")  # B has data of their own too
-    assert carol_persona
+    start_outreach(carol, "someone@example.net")  # B has data of their own too
 
     ids = {"thread_id": a_thread, "assistant_id": a_persona, "email": SECRET_SUPPRESSED, "job_id": a_job.group(1)}
     markers = [a_thread, a_persona, SECRET_NAME, SECRET_RECIPIENT, SECRET_SUPPRESSED, "zed.alice@example.org"]
@@ -107,7 +106,8 @@ def test_user_b_never_reaches_user_a_data(google: GoogleWorld, google_server: Se
             tried += 1
             where = f"{method} {url}: {r.status_code} {r.text[:200]}"
             assert r.status_code < 500, where
-            if params or "assistant_id" in str(kw.get("json", kw.get("data", ""))) and is_api:
+            names_a_persona = is_api and "assistant_id" in str(kw.get("json", kw.get("data", "")))
+            if params or names_a_persona:  # A's id in the path, or A's persona in an API body
                 assert r.status_code in REFUSED, where
             sent += url + str(kw)
             text = r.text + str(r.headers)
