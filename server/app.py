@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from agent.config import Settings
-from runtime.google.pubsub import MailListeners
 from agent.keyring import load_keyring
+from runtime.google.pubsub import MailListeners
 from runtime.services import open_services
 from runtime.worker import run as worker_run
 from server import api, auth, errors, pages, security

@@ -136,7 +136,8 @@ def test_control_characters_and_zoned_times_are_refused_with_a_message(server: S
         ("POST", f"/api/threads/{nobody}/approve", 422, "control characters", {"json": {"wait_id": "w\x00"}}),
         ("POST", f"/api/threads/{nobody}/reply", 422, "control characters", {"json": {"text": "\x08"}}),
         ("DELETE", "/api/suppressions/a%00b@example.com", 422, "control characters", {}),
-        ("POST", "/api/suppressions", 422, "control characters", {"json": {"email": "a@example.com", "reason": "\x00"}}),
+        ("POST", "/api/suppressions", 422, "control characters",
+         {"json": {"email": "a@example.com", "reason": "\x00"}}),
         ("POST", "/api/suppressions/import", 422, "control characters",
          {"data": {"reason": "x\x00"}, "files": {"file": ("l.csv", b"email\na@example.com\n", "text/csv")}}),
     ]

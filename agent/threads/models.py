@@ -16,6 +16,7 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200),
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoControls]
 WaitId = Annotated[str, StringConstraints(max_length=200), SingleLine]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), SingleLine]
+HeaderValue = Annotated[str, StringConstraints(max_length=500), SingleLine]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000), NoControls]
 
 
@@ -152,6 +153,6 @@ class SandboxReply(BaseModel):
 
     text: Body
     subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), SingleLine] | None = None
-    headers: dict[HeaderName, Annotated[str, StringConstraints(max_length=500), SingleLine]] = Field(
+    headers: dict[HeaderName, HeaderValue] = Field(
         default_factory=dict, max_length=20, description="Extra headers, e.g. Auto-Submitted, to rehearse automated mail."
     )

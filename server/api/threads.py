@@ -11,11 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import Conflict, InvalidInput
 from agent.events import service as events
-from agent.threads import bulk, messages
-from agent.threads import service
-from runtime.start import start_thread as _start
 from agent.text import Line, Text
+from agent.threads import bulk, messages, service
 from agent.threads.models import Status, Thread, ThreadCreate, ThreadDetail, ThreadPage
+from runtime.start import start_thread as _start
 from server.actions import ACTIONS, Action
 from server.deps import ConnDep, ServicesDep, UserIdDep
 

@@ -14,9 +14,9 @@ from starlette.datastructures import FormData, UploadFile
 
 from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput, NotFound
-from runtime.services import Services
 from agent.threads import bulk
 from agent.threads.models import ThreadCreate
+from runtime.services import Services
 from runtime.start import start_thread
 from server import csrf
 from server.deps import PageUserDep, ServicesDep

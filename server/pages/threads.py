@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput
 from agent.events import service as events
-from agent.threads import messages
 from agent.text import without_controls
+from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.models import Status, ThreadCreate
 from runtime.services import Services
