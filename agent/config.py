@@ -10,6 +10,9 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The widest network EA_LOCAL_ALLOWED_CLIENTS accepts: a /16 (IPv4) or /48 (IPv6) is already a whole site.
+MIN_ALLOWED_PREFIX = {4: 16, 6: 48}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", "please-change", "xxx"}
 
 
@@ -28,6 +31,7 @@ class Settings(BaseSettings):
         validation_alias="EA_DATA_DIR",
     )
     host: str = Field(default="127.0.0.1", validation_alias="EA_HOST")
+    local_allowed_clients: str = Field(default="", validation_alias="EA_LOCAL_ALLOWED_CLIENTS")
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="EA_PORT")
     base_url: str = Field(default="", validation_alias="EA_BASE_URL")
     secret_key: SecretStr | None = Field(default=None, validation_alias="EA_SECRET_KEY")
@@ -64,12 +68,27 @@ class Settings(BaseSettings):
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
     session_idle_minutes: int = Field(default=7 * 24 * 60, ge=1, validation_alias="EA_SESSION_IDLE_MINUTES")
     session_max_hours: int = Field(default=14 * 24, ge=1, validation_alias="EA_SESSION_MAX_HOURS")
+    check_deliverability: bool = Field(default=True, validation_alias="EA_CHECK_DELIVERABILITY")
+    dns_servers: str = Field(default="", validation_alias="EA_DNS_SERVERS")
+    dns_timeout_seconds: float = Field(default=2.0, gt=0, le=30, validation_alias="EA_DNS_TIMEOUT_SECONDS")
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("EA_LOG_LEVEL", "LOG_LEVEL"))
 
     @field_validator("base_url", "gmail_api_url", "openai_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _check_dns_servers(cls, value: str) -> str:
+        parse_dns_servers(value)
+        return value
+
+    @property
+    def dns_server_addresses(self) -> list[tuple[str, int]]:
+        """EA_DNS_SERVERS as (IP address, port) pairs; empty means the system resolver."""
+        return parse_dns_servers(self.dns_servers)
 
     @model_validator(mode="after")
     def _default_base_url(self) -> Settings:
@@ -99,6 +118,26 @@ class Settings(BaseSettings):
         raw = self.secret_key.get_secret_value() if self.secret_key else ""
         return [k.strip() for k in raw.split(",") if k.strip()]
 
+    def local_client_networks(self) -> list[IPNetwork]:
+        """EA_LOCAL_ALLOWED_CLIENTS as networks; each must be private (a container network, not the internet)."""
+        networks: list[IPNetwork] = []
+        for item in (part.strip() for part in self.local_allowed_clients.split(",")):
+            if not item:
+                continue
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"EA_LOCAL_ALLOWED_CLIENTS: {item!r} is not an IP network (e.g. 10.89.64.0/24).") from exc
+            widest = MIN_ALLOWED_PREFIX[network.version]
+            if not (network.is_private or network.is_loopback) or network.prefixlen < widest:
+                raise ConfigError(
+                    f"EA_LOCAL_ALLOWED_CLIENTS: {item} is not a private network of at most /{widest}; "
+                    f"list only the container network's own subnet."
+                )
+            networks.append(network)
+        return networks
+
     def check(self) -> None:
         """Refuse configurations that cannot be safe; raise ConfigError with the fix."""
         keys = self.secret_keys()
@@ -109,12 +148,34 @@ class Settings(BaseSettings):
                     "Fernet key: generate one with `python -c \"from cryptography.fernet import "
                     "Fernet; print(Fernet.generate_key().decode())\"`."
                 )
-        if self.local_mode and not is_loopback(self.host):
+        if self.local_mode and not is_loopback(self.host) and not self.local_client_networks():
             raise ConfigError(
                 f"Local mode (no GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET) serves one user without "
                 f"sign-in, so it binds to loopback only; refusing host {self.host!r}. Use 127.0.0.1, "
-                f"or configure Google sign-in to serve other addresses."
+                f"or configure Google sign-in to serve other addresses (in a container: set "
+                f"EA_LOCAL_ALLOWED_CLIENTS to the container network's subnet, see docs/containers.md)."
             )
+
+
+def parse_dns_servers(value: str) -> list[tuple[str, int]]:
+    """"1.1.1.1, 127.0.0.1:5353, [::1]:5353" as (address, port) pairs; ValueError naming a bad entry."""
+    servers = []
+    for spec in (s.strip() for s in value.split(",") if s.strip()):
+        if spec.startswith("["):
+            host, _sep, port = spec[1:].partition("]")
+            port = port.removeprefix(":")
+        elif spec.count(":") == 1:
+            host, _sep, port = spec.partition(":")
+        else:
+            host, port = spec, ""
+        try:
+            address, number = str(ipaddress.ip_address(host)), int(port or 53)
+        except ValueError as exc:
+            raise ValueError(f"EA_DNS_SERVERS entry {spec!r} is not IP[:port] (IPv6 as [addr]:port)") from exc
+        if not 0 < number < 65536:
+            raise ValueError(f"EA_DNS_SERVERS entry {spec!r} has a port outside 1-65535")
+        servers.append((address, number))
+    return servers
 
 
 def is_loopback(host: str) -> bool:

@@ -1,4 +1,8 @@
-"""The outreach thread graph: compose → review? → schedule → send → wait → read → decide → respond | follow up | escalate | close."""
+"""The outreach thread graph: compose → review? → schedule → send → wait → read → decide → respond | follow up | escalate | close.
+
+One routing style: a node that branches returns `Command[Literal[...]]` (its targets drawn from the annotation);
+a node that does not has a plain edge. Where an answered wait goes is the table in graphs/routes.py.
+"""
 
 from __future__ import annotations
 
@@ -15,70 +19,24 @@ from graphs.nodes.review import review
 from graphs.nodes.schedule import schedule
 from graphs.nodes.send import send
 from graphs.nodes.wait import wait
+from graphs.routes import COMPOSER
 from graphs.state import ThreadState
 
-COMPOSER = {"first": "compose_first", "reply": "respond", "follow_up": "follow_up"}
-
-
-def after_review(state: ThreadState) -> str:
-    """Approve sends; regenerate drafts again; reject and take over go to the human; a new reply is read."""
-    kind = (state.get("event") or {}).get("type")
-    if kind == "approve":
-        return "schedule"
-    if kind == "regenerate":
-        return COMPOSER[state["draft"]["kind"]]
-    if kind == "reply":
-        return "read"
-    return "human"
-
-
-def after_schedule(state: ThreadState) -> str:
-    """The slot came: send; a reply or a takeover came first: read it or hand over; a limit: escalate."""
-    return state.get("route") or "send"
-
-
-def after_send(state: ThreadState) -> str:
-    """Back to waiting, back to the human who wrote it, to a reply that came first, or closed."""
-    route = state.get("route")
-    return {"human": "human", "close": "close", "closed": END, "read": "read"}.get(route or "", "wait")
-
-
-def after_wait(state: ThreadState) -> str:
-    """A reply is read, a due timer follows up (or closes), a takeover goes to the human."""
-    return state.get("route") or "read"
-
-
-def after_decide(state: ThreadState) -> str:
-    """respond | close | wait | escalate, as decide chose."""
-    return state.get("route") or "escalate"
-
-
-def after_human(state: ThreadState) -> str:
-    """The human's reply is sent (through the queue); hand back returns to the assistant."""
-    kind = (state.get("event") or {}).get("type")
-    if kind == "human_reply":
-        return "schedule"
-    if kind == "handback":
-        return "compose_first" if state.get("step", 0) == 0 else "wait"
-    return "human"
+NODES = (compose_first, respond, follow_up, review, schedule, send, wait, read, decide, escalate, human, close)
+BRANCHING = (review, schedule, send, wait, decide, human)
+"""The nodes that return Command: each names its possible targets in its return annotation."""
 
 
 def build() -> StateGraph:
     """The uncompiled graph; compile it with a checkpointer to run it."""
     g = StateGraph(ThreadState, context_schema=Context)
-    for node in (compose_first, respond, follow_up, review, schedule, send, wait, read, decide, escalate, human, close):
+    for node in NODES:
         g.add_node(node.__name__, node)
     g.add_edge(START, "compose_first")
     for composer in COMPOSER.values():
         g.add_edge(composer, "review")
-    g.add_conditional_edges("review", after_review, ["schedule", "human", "read", *COMPOSER.values()])
-    g.add_conditional_edges("schedule", after_schedule, ["send", "escalate", "read", "human"])
-    g.add_conditional_edges("send", after_send, ["wait", "human", "close", "read", END])
-    g.add_conditional_edges("wait", after_wait, ["read", "follow_up", "human", "close"])
     g.add_edge("read", "decide")
-    g.add_conditional_edges("decide", after_decide, ["respond", "close", "wait", "escalate"])
     g.add_edge("escalate", "human")
-    g.add_conditional_edges("human", after_human, ["schedule", "wait", "compose_first", "human"])
     g.add_edge("close", END)
     return g
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict  # pydantic reads these for schemas (typing's TypedDict fails on 3.11)
 
 
 class Draft(TypedDict):
@@ -26,24 +28,23 @@ class ThreadState(TypedDict, total=False):
     step: int
     """Send steps completed; the next send uses step + 1 as its outbox key."""
     wait_seq: int
-    """Waits entered so far; wait ids are "<kind>-<wait_seq>", unique within the thread."""
+    """Waits entered (or skipped because a reply came first) so far; wait ids are "<kind>-<wait_seq>"."""
     draft: Draft | None
-    """The message being composed, reviewed or sent."""
+    """The message being composed, reviewed, queued or sent; None once sent, withdrawn or dropped."""
     feedback: str | None
     """The user's guidance for the next regenerated draft."""
     event: dict[str, Any] | None
-    """The last resume value: {"type": reply | followup_due | approve | reject | regenerate | takeover |
-    human_reply | handback, ...}."""
+    """The last resume value, kept for the audit trail: {"type": an agent.threads.lifecycle.EventType value
+    (reply | followup_due | approve | reject | regenerate | takeover | human_reply | handback | send_slot | limit),
+    "wait_id": ..., and the event's own fields (edits, feedback, text)}."""
     inbound_ids: list[str]
     """Inbound messages being read and decided on."""
     decision: dict[str, Any] | None
     """The last classification: intent, confidence, reason, out_of_office_until, source (rules | model)."""
-    route: str | None
-    """Where decide (or send) goes next."""
     close_reason: str | None
-    """Why the thread closes, set before the close node."""
+    """Why the thread closes (an agent.threads.lifecycle.CloseReason value), set before the close node."""
     escalation: str | None
-    """Why the thread is handed to the human."""
+    """Why the thread is handed to the human, set before the escalate node."""
     follow_ups_sent: int
     """Follow-ups sent since the last reply from the recipient."""
     replies_sent: int

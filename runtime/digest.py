@@ -16,13 +16,15 @@ from agent.mail.mime import new_message_id
 from agent.mail.models import OutgoingMessage
 from agent.mail.transport import TransportError
 from agent.sending import settings as sending_settings
+from agent.threads.lifecycle import Status
 
 if TYPE_CHECKING:
     from runtime.services import Services
 
 log = logging.getLogger(__name__)
 LISTED = 50
-SECTIONS = (("awaiting_approval", "Drafts waiting for your approval"), ("needs_human", "Conversations handed to you"))
+SECTIONS = ((Status.awaiting_approval, "Drafts waiting for your approval"),
+            (Status.needs_human, "Conversations handed to you"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +129,9 @@ async def _needs_you(conn: AsyncConnection, *, user_id: UUID) -> list[dict[str, 
         "SELECT t.id, t.status, t.recipient_email, t.recipient_name, t.subject, t.updated_at,"
         " (SELECT e.summary FROM events e WHERE e.thread_id = t.id AND e.kind = 'escalated'"
         "  ORDER BY e.id DESC LIMIT 1) AS why"
-        " FROM threads t WHERE t.user_id = %s AND t.status IN ('needs_human', 'awaiting_approval')"
+        " FROM threads t WHERE t.user_id = %s AND t.status = ANY(%s)"
         " ORDER BY t.updated_at, t.id",
-        (user_id,),
+        (user_id, [status.value for status, _title in SECTIONS]),
     )
     return await cur.fetchall()
 
@@ -148,7 +150,7 @@ def _body(threads: list[dict[str, Any]], base_url: str, interval_hours: int) -> 
         lines += ["", f"{title} ({len(group)}):"]
         for t in group[:LISTED]:
             who = f"{t['recipient_name']} <{t['recipient_email']}>" if t["recipient_name"] else t["recipient_email"]
-            about = f" - {t['why']}" if status == "needs_human" and t["why"] else ""
+            about = f" - {t['why']}" if status is Status.needs_human and t["why"] else ""
             lines.append(f"- {who}{about}\n  {base}/threads/{t['id']}")
         if len(group) > LISTED:
             lines.append(f"- and {len(group) - LISTED} more: {base}/threads?status={status}")

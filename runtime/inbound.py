@@ -6,11 +6,12 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from runtime import jobs
+from runtime import defer
 from agent.events import service as events
 from agent.mail.transport import MailTransport
 from runtime.services import Services
-from agent.threads import messages
+from agent.threads import matching, messages
+from agent.threads.lifecycle import EventType
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ async def receive(svc: Services, *, user_id: UUID, transport: MailTransport, pro
     """Store a message once and, when it belongs to a thread, queue the thread's resume."""
     msg = await transport.fetch(provider_message_id)
     async with svc.pool.connection() as conn:
-        thread_id = await messages.match_thread(
+        thread_id = await matching.match_thread(
             conn, user_id=user_id, provider_thread_id=msg.provider_thread_id, in_reply_to=msg.in_reply_to,
             references=msg.references,
         )
@@ -44,5 +45,5 @@ async def receive(svc: Services, *, user_id: UUID, transport: MailTransport, pro
                                 detail={"message_id": str(stored), "auto_reply": msg.auto_reply, "bounce": msg.bounce},
                                 dedupe_key=f"in:{stored}")
     if stored is not None:
-        await jobs.defer_resume(svc.jobs, thread_id=thread_id, event={"type": "reply", "message_id": str(stored)})
+        await defer.defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.reply.value, "message_id": str(stored)})
     return Received(stored, thread_id, stored is not None)

@@ -15,19 +15,14 @@ from agent.mail.transport import MailboxDisconnected
 from agent.sending import queue
 from runtime.sending import defer_dispatch
 from runtime.services import Services
-from agent.threads import messages
+from agent.threads import lifecycle, messages
 from agent.threads import service as threads
-from graphs.nodes.common import WAIT_STATUS
+from agent.threads.lifecycle import ACCEPTS, EventType, Status, WaitKind
 from graphs.nodes.send import ThreadHeld
+from runtime.defer import defer_resume
 
 log = logging.getLogger(__name__)
 
-ACCEPTS = {
-    "reply": {"reply", "followup_due", "takeover"},
-    "approval": {"approve", "reject", "regenerate", "takeover", "reply"},
-    "human": {"human_reply", "handback"},
-    "send_slot": {"send_slot", "limit", "reply", "takeover"},
-}
 MAX_RETRY_DELAY = 3600
 MAX_AUTO_RETRIES = 8  # about two hours of backoff with the default base; then the user decides
 
@@ -39,23 +34,22 @@ async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | Non
 
 
 async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
-    kind = (event or {}).get("type")
+    kind = _kind(event)
     async with svc.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)
-        if thread["status"] == "closed":
-            if event and kind != "retry":
+        if thread["status"] == Status.closed:
+            if event and kind is not EventType.retry:
                 await _note(conn, thread, "ignored", f"Ignored {kind}: the thread is closed.", event)
             return "closed"
-        if thread["status"] == "paused":
-            if kind == "resume" or (kind == "retry" and thread["park_reason"]):
-                await threads.update(conn, thread_id=thread_id, park_reason=None,
-                                     status=WAIT_STATUS.get(thread["wait_kind"] or "", "active"))
+        if thread["status"] == Status.paused:
+            if kind is EventType.resume or (kind is EventType.retry and thread["park_reason"]):
+                await lifecycle.unpause(conn, thread_id=thread_id, wait_kind=thread["wait_kind"])
                 event, kind = None, None
             else:
-                if event and kind not in ("retry", "followup_due"):
+                if event and kind not in (EventType.retry, EventType.followup_due):
                     await _note(conn, thread, "held", f"Held {kind} while paused.", event)
                 return "held"
-        if kind in ("resume", "retry"):
+        if kind in (EventType.resume, EventType.retry):
             event, kind = None, None
 
     config = {"configurable": {"thread_id": str(thread_id)}}
@@ -64,18 +58,19 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         graph_input: Any = {"thread_id": str(thread_id)}
     elif snap.interrupts:
         wait = snap.interrupts[0].value
+        wait_kind = WaitKind(wait["kind"])
         if event is None:
             event = await _pending_stimulus(svc, thread_id, wait)
             if event is None:
                 return "waiting"
-            kind = event["type"]
+            kind = _kind(event)
         if event.get("wait_id") and event["wait_id"] != wait["wait_id"]:
             await _record(svc, thread, "stale", f"Ignored a stale {kind} for {event['wait_id']}.", event)
             return "stale"
-        if kind == "reply" and wait["kind"] == "human":
+        if kind is EventType.reply and wait_kind is WaitKind.human:
             return "with_human"  # the reply is stored and shown; the human answers it (or hands back)
-        if kind not in ACCEPTS[wait["kind"]]:
-            await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait['kind']}.", event)
+        if kind not in ACCEPTS[wait_kind]:
+            await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait_kind}.", event)
             return "ignored"
         graph_input = Command(resume=event)
     elif snap.next:
@@ -84,10 +79,7 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         return "finished"
 
     async with svc.pool.connection() as conn:
-        # Conditional: a Stop or Pause that landed since the read above wins.
-        cur = await conn.execute("UPDATE threads SET status = 'active', updated_at = now()"
-                                 " WHERE id = %s AND status NOT IN ('paused', 'closed') RETURNING id", (thread_id,))
-        if await cur.fetchone() is None:
+        if not await lifecycle.start_running(conn, thread_id=thread_id):  # a Stop or Pause since the read wins
             return "held"
     try:
         await svc.graph.ainvoke(graph_input, config, context=await svc.context_for(thread), durability="sync")
@@ -98,7 +90,7 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         return "parked"
     if thread["failures"]:
         async with svc.pool.connection() as conn:
-            await threads.update(conn, thread_id=thread_id, failures=0)
+            await lifecycle.ran_cleanly(conn, thread_id=thread_id)
     return "ran"
 
 
@@ -115,50 +107,48 @@ async def park(svc: Services, thread: dict[str, Any], exc: Exception) -> None:
     if not retry and not isinstance(exc, MailboxDisconnected):
         reason = f"{reason} (tried {failures} times; press Resume to try again)"
     async with svc.pool.connection() as conn:
-        cur = await conn.execute(
-            "UPDATE threads SET status = 'paused', park_reason = %s, failures = %s, updated_at = now()"
-            " WHERE id = %s AND status <> 'closed' RETURNING id", (reason, failures, thread["id"]))
-        if await cur.fetchone() is None:
+        if not await lifecycle.park(conn, thread_id=thread["id"], reason=reason, failures=failures):
             return  # stopped meanwhile: nothing to retry
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="parked",
                             summary=f"Parked: {reason}", actor="system",
                             detail={"failures": failures, "retry_in_seconds": delay if retry else None})
     if not retry:
         return  # no retry loop: reconnecting Gmail, the user's Resume or the next start continues it
-    from runtime.jobs import defer_resume
-
-    await defer_resume(svc.jobs, thread_id=thread["id"], event={"type": "retry"}, delay_seconds=delay,
+    await defer_resume(svc.jobs, thread_id=thread["id"], event={"type": EventType.retry.value}, delay_seconds=delay,
                        queueing_lock=f"retry:{thread['id']}")
 
 
 async def requeue_parked(svc: Services) -> int:
     """At startup: parked threads get one retry now (e.g. the model was configured before this start)."""
-    from runtime.jobs import defer_resume
-
     async with svc.pool.connection() as conn:
-        cur = await conn.execute("SELECT id FROM threads WHERE status = 'paused' AND park_reason IS NOT NULL")
-        ids = [row["id"] for row in await cur.fetchall()]
+        ids = await threads.parked_ids(conn)
     for thread_id in ids:
-        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": "retry"}, queueing_lock=f"retry:{thread_id}")
+        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.retry.value},
+                           queueing_lock=f"retry:{thread_id}")
     return len(ids)
 
 
 async def _pending_stimulus(svc: Services, thread_id: UUID, wait: dict[str, Any]) -> dict[str, Any] | None:
     """After a pause: a reply that arrived, or a follow-up that fell due, is delivered now."""
+    kind = WaitKind(wait["kind"])
     async with svc.pool.connection() as conn:
-        if wait["kind"] in ("reply", "approval", "send_slot") and await messages.unprocessed_inbound(
-                conn, thread_id=thread_id):
-            return {"type": "reply"}
+        if EventType.reply in ACCEPTS[kind] and await messages.has_unread_reply(conn, thread_id=thread_id):
+            return {"type": EventType.reply.value}
         thread = await threads.get_any(conn, thread_id=thread_id)
         # A slot that came while paused is not used now: the email goes through window, cap and spacing again.
-        replanned = wait["kind"] == "send_slot" and await queue.replan(conn, thread_id=thread_id,
-                                                                       wait_id=wait["wait_id"])
+        replanned = kind is WaitKind.send_slot and await queue.replan(conn, thread_id=thread_id,
+                                                                      wait_id=wait["wait_id"])
     if replanned:
         await defer_dispatch(svc.jobs, user_id=thread["user_id"])
     due = thread["follow_up_due_at"]
-    if wait["kind"] == "reply" and due is not None and due <= svc.clock():
-        return {"type": "followup_due", "wait_id": wait["wait_id"]}
+    if kind is WaitKind.reply and due is not None and due <= svc.clock():
+        return {"type": EventType.followup_due.value, "wait_id": wait["wait_id"]}
     return None
+
+
+def _kind(event: dict[str, Any] | None) -> EventType | None:
+    """The event's type (an unknown type is a programming error and fails loudly)."""
+    return EventType(event["type"]) if event else None
 
 
 async def _record(svc: Services, thread: dict[str, Any], kind: str, summary: str, event: dict[str, Any]) -> None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
 from agent.sending import queue
+from agent.threads.lifecycle import EventType
+from runtime.defer import DISPATCH, defer_dispatch, defer_resume
+from runtime.services import Services
 
-if TYPE_CHECKING:
-    from runtime.services import Services
-
-DISPATCH = "ea:dispatch_sends"
+__all__ = ["defer_dispatch", "dispatch_sends", "dispatch_sweep", "register", "run_dispatch"]
 
 
 def register(app: procrastinate.App) -> None:
@@ -26,24 +23,12 @@ def register(app: procrastinate.App) -> None:
     )
 
 
-async def defer_dispatch(app: procrastinate.App, *, user_id: UUID, at: datetime | None = None) -> None:
-    """Queue a dispatcher pass now, or at `at`; identical queued passes collapse into one."""
-    lock = f"dispatch:{user_id}:{at.isoformat() if at else 'now'}"
-    options = {"queueing_lock": lock, **({"schedule_at": at} if at else {})}
-    try:
-        await app.configure_task(DISPATCH, **options).defer_async(user_id=str(user_id))
-    except AlreadyEnqueued:
-        return
-
-
 async def run_dispatch(svc: Services, *, user_id: UUID) -> queue.Dispatch:
     """One dispatcher pass under the mailbox's lock; releases a thread and schedules the next pass."""
     async with svc.pool.connection() as conn:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dispatch:{user_id}",))
         result = await queue.dispatch_once(conn, user_id=user_id, now=svc.clock(), rng=svc.rng)
     if result.released is not None:
-        from runtime.jobs import defer_resume
-
         await defer_resume(svc.jobs, thread_id=result.released.thread_id,
                            event={"type": result.released.event, "wait_id": result.released.wait_id})
     if result.wake_at is not None:
@@ -58,20 +43,12 @@ async def dispatch_sends(context: procrastinate.JobContext, *, user_id: str) -> 
 
 async def dispatch_sweep(context: procrastinate.JobContext, timestamp: int) -> None:
     """Safety net: mailboxes with queued email get a pass; a released email whose resume was lost is re-delivered."""
-    from runtime.jobs import defer_resume
-
     svc: Services = context.additional_context["services"]
     async with svc.pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT DISTINCT q.user_id FROM send_queue q JOIN threads t ON t.id = q.thread_id"
-            " WHERE q.dispatched_at IS NULL AND t.status NOT IN ('closed', 'paused')")
-        users = [row["user_id"] for row in await cur.fetchall()]
-        cur = await conn.execute(
-            "SELECT q.thread_id, q.wait_id FROM send_queue q JOIN threads t ON t.id = q.thread_id"
-            " WHERE q.dispatched_at < now() - interval '2 minutes' AND t.wait_id = q.wait_id AND t.status = 'active'")
-        released = await cur.fetchall()
+        users = await queue.users_with_pending(conn)
+        released = await queue.lost_releases(conn)
     for user_id in users:
         await defer_dispatch(svc.jobs, user_id=user_id)
     for row in released:
-        await defer_resume(svc.jobs, thread_id=row["thread_id"], event={"type": "send_slot", "wait_id": row["wait_id"]},
+        await defer_resume(svc.jobs, thread_id=row["thread_id"], event={"type": EventType.send_slot.value, "wait_id": row["wait_id"]},
                            queueing_lock=f"slot:{row['thread_id']}:{row['wait_id']}")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -13,22 +12,19 @@ from typing import Any
 from uuid import UUID
 
 import procrastinate
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from agent import db, unsubscribe
-from runtime import jobs
+from agent import unsubscribe
 from agent.config import Settings
 from agent.google.access import GoogleAccess
-from agent.keyring import KeyRing, load_keyring
+from agent.keyring import KeyRing
 from agent.llm import LanguageModel
 from agent.mail.outbox import Sender
 from agent.mail.sandbox import SandboxTransport
 from agent.mail.transport import MailboxDisconnected, MailTransport
 from agent.users import service as users
 from graphs.context import Context, utc_now
-from graphs.graph import build
+from runtime.defer import JobScheduler
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +66,9 @@ class Services:
         return SandboxTransport(self.pool, user_id=thread["user_id"])
 
     async def transport_name_for(self, user_id: UUID) -> str:
-        """Which transport a new thread of this user uses: 'gmail' once a mailbox is connected."""
-        if self.settings.local_mode:
-            return "sandbox"
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM mailboxes WHERE user_id = %s AND status = 'connected' AND grant_enc IS NOT NULL",
-                (user_id,))
-            return "gmail" if await cur.fetchone() else "sandbox"
+        """The transport a new thread uses, chosen once: Gmail in Google mode (a thread started while the grant is
+        revoked parks until it is reconnected, it never falls back to the sandbox), the sandbox in local mode."""
+        return "sandbox" if self.settings.local_mode else "gmail"
 
     async def sender_for(self, user_id: UUID, sender_name: str) -> Sender:
         """The fixed From of the user's mail."""
@@ -94,34 +85,5 @@ class Services:
         return Context(
             pool=self.pool, llm=self.llm, transport=await self.thread_transport(thread),
             sender=await self.sender_for(thread["user_id"], persona["sender_name"]),
-            scheduler=jobs.JobScheduler(self.jobs), clock=self.clock,
+            scheduler=JobScheduler(self.jobs), clock=self.clock,
         )
-
-
-@asynccontextmanager
-async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
-    """Start the database (embedded when DATABASE_URL is unset), migrate, and open every resource."""
-    conninfo, embedded = db.resolve_conninfo(settings)
-    try:
-        if migrate:
-            await db.apply_migrations(conninfo)
-        # Each running job may hold one connection for its thread lock and use another: size for that.
-        pool = db.open_pool(conninfo, max_size=max(10, 2 * settings.worker_concurrency + 4))
-        saver_pool = AsyncConnectionPool(
-            conninfo, min_size=1, max_size=5, open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-        )
-        job_app = jobs.make_app(conninfo)
-        async with pool, saver_pool, job_app.open_async():
-            graph = build().compile(checkpointer=AsyncPostgresSaver(saver_pool), name="outreach_thread")
-            local_user_id = None
-            if settings.local_mode:
-                async with pool.connection() as conn:
-                    local_user_id = (await users.ensure_local_user(conn))["id"]
-            keyring = load_keyring(settings)
-            yield Services(settings=settings, pool=pool, jobs=job_app, graph=graph,
-                           llm=LanguageModel(settings), local_user_id=local_user_id, keyring=keyring,
-                           google=GoogleAccess(settings=settings, pool=pool, keyring=keyring))
-    finally:
-        if embedded is not None:
-            embedded.stop()

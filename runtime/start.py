@@ -7,7 +7,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from runtime import jobs
+from runtime import defer
 from agent.errors import StorageError
 from runtime.services import Services
 from agent.threads import service
@@ -20,9 +20,9 @@ async def start_thread(svc: Services, conn: AsyncConnection, user_id: UUID, data
         row = await service.create(conn, user_id=user_id, data=data, transport=await svc.transport_name_for(user_id))
     await conn.commit()  # the worker must see the thread before its job runs
     try:
-        await jobs.defer_run(svc.jobs, thread_id=row["id"])
+        await defer.defer_run(svc.jobs, thread_id=row["id"])
     except Exception as exc:  # nothing half-written: the thread is removed when its job cannot be queued
-        await conn.execute("DELETE FROM threads WHERE id = %s", (row["id"],))
+        await service.delete(conn, thread_id=row["id"])
         await conn.commit()
         raise StorageError("Could not queue the thread; nothing was created. Try again.") from exc
     return row

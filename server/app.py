@@ -9,14 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.sessions import SessionMiddleware
 
 from agent.config import Settings
 from agent.keyring import load_keyring
 from runtime.google.pubsub import MailListeners
-from runtime.services import open_services
+from runtime.startup import open_services
 from runtime.worker import run as worker_run
-from server import api, auth, errors, pages, security
+from server import api, auth, clients, errors, pages, security
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,11 @@ def create_app(settings: Settings) -> FastAPI:
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
 
-    app = FastAPI(title="Email Assistant", version="0.1.0", lifespan=lifespan,
-                  description="Self-hostable AI outreach assistant that writes from your own Gmail.")
+    # /docs: Swagger UI served from the fastapi-offline package, no CDN, works offline. No /redoc: ReDoc fetches
+    # its logo from a CDN whatever the options, and one API page is enough.
+    app = FastAPIOffline(title="Email Assistant", version="0.1.0", lifespan=lifespan, redoc_url=None,
+                         description="Self-hostable AI outreach assistant that writes from your own Gmail.",
+                         static_url="/static-offline-docs")
     app.state.settings = settings
     app.state.keyring = keyring = load_keyring(settings)
     app.add_middleware(SessionMiddleware, secret_key=keyring.session_secret, session_cookie="ea_session",
@@ -56,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
                        max_age=settings.session_max_hours * 3600)  # the server-side session row decides, see deps
     errors.install(app)
     security.install(app, settings)
+    clients.install(app, settings)
     api.install(app)
     app.include_router(auth.router)
     pages.install(app)

@@ -101,6 +101,7 @@ def server_env(database_url: str, model: tuple[FakeOpenAI, ScriptedModel], tmp_p
         "DATABASE_URL": database_url, "EA_DATA_DIR": str(tmp_path / "data"), "OPENAI_API_KEY": "test-key",
         "OPENAI_BASE_URL": fake.base_url, "EA_LLM_MODEL": "fake-model", "EA_LLM_MAX_RETRIES": "0",
         "EA_RETRY_BASE_SECONDS": "1", "EA_JOB_POLL_SECONDS": "0.5",
+        "EA_CHECK_DELIVERABILITY": "false",  # no DNS from tests; test_deliverability turns it on with a fake
     }
 
 

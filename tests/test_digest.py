@@ -18,7 +18,9 @@ from agent.config import Settings
 from agent.mail.models import OutgoingMessage, SentMessage
 from agent.mail.transport import TransportError
 from agent.sending import settings as sending_settings
-from runtime.services import Services, open_services
+from runtime.services import Services
+from runtime.startup import open_services
+from agent.threads import lifecycle
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 from tests.support import PERSONA, query
@@ -40,8 +42,9 @@ async def _thread(svc: Services, user_id: UUID, email: str, *, autonomy: str = "
         persona = await assistants.create(conn, user_id=user_id, fields=AssistantFields(**PERSONA, autonomy=autonomy))
         row = await threads.create(conn, user_id=user_id, transport="sandbox",
                                    data=ThreadCreate(assistant_id=persona.id, recipient_email=email))
-        if status:
-            await threads.update(conn, thread_id=row["id"], status=status)
+        if status:  # put it in the wait that shows this status, as the graph would
+            kind = next(k for k, v in lifecycle.WAIT_STATUS.items() if v == status)
+            await lifecycle.enter_wait(conn, thread_id=row["id"], wait_id=f"{kind}-1", kind=kind)
     return row["id"]
 
 

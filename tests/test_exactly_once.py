@@ -14,7 +14,8 @@ from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.mail import outbox
 from agent.mail.models import OutgoingMessage, SentMessage
-from runtime.services import Services, open_services
+from runtime.services import Services
+from runtime.startup import open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 from tests.support import PERSONA, query

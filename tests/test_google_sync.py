@@ -169,12 +169,12 @@ def test_a_message_gone_before_it_is_read_does_not_block_the_sync(google: Google
     assert len(google.gmail.sent(ALICE)) == 2
 
 
-def test_an_unreadable_message_is_recorded_and_the_next_reply_answered(google: GoogleWorld,
-                                                                        google_server: ServerProcess,
-                                                                        database_url: str) -> None:
+def test_an_unreadable_message_is_kept_retried_and_the_next_reply_answered(google: GoogleWorld,
+                                                                          google_server: ServerProcess,
+                                                                          database_url: str) -> None:
     alice = google.sign_in(google_server, ALICE)
     tid, first = _first_email(google, alice, "bob@example.org")
-    bad = google.reply(ALICE, first, "This one Gmail will not hand over.")
+    bad = google.reply(ALICE, first, "This one Gmail will not hand over at first.")
     google.gmail.inject_errors(400, 1, path_contains=f"/messages/{bad}", reason="invalidArgument")
     google.reply(ALICE, first, "Can I pay yearly?")
     after_reply = google.gmail.history_id(ALICE)
@@ -182,10 +182,31 @@ def test_an_unreadable_message_is_recorded_and_the_next_reply_answered(google: G
 
     t = thread_when(alice, tid, lambda t: len(t["messages"]) == 3 and t["status"] == "waiting", what="the answer")
     assert t["messages"][1]["text"] == "Can I pay yearly?"
-    [failed] = [e for e in t["events"] if e["kind"] == "receive_failed"]
-    assert failed["detail"]["provider_message_id"] == bad and "HTTP 400" in failed["detail"]["error"]
     assert query(database_url, "SELECT history_id FROM mailboxes")[0]["history_id"] >= after_reply
-    assert f"message {bad} could not be read; skipped" in google_server.log()
+    assert f"message {bad} could not be read; kept for the next sync" in google_server.log()
+    [kept] = query(database_url, "SELECT * FROM inbound_pending")
+    assert kept["provider_message_id"] == bad and kept["reason"] == "unreadable" and "HTTP 400" in kept["last_error"]
+
+    query(database_url, "UPDATE inbound_pending SET next_attempt_at = now()")  # its backoff has passed
+    google.reply(ALICE, first, "Any news?")
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+    t = thread_when(alice, tid, lambda t: any(m["text"] == "This one Gmail will not hand over at first."
+                                              for m in t["messages"]), what="the kept message")
+    assert query(database_url, "SELECT count(*) AS n FROM inbound_pending")[0]["n"] == 0
+
+
+def test_a_reply_to_an_unrecorded_send_is_matched_by_its_outbox_message_id(
+        google: GoogleWorld, google_server: ServerProcess, database_url: str) -> None:
+    alice = google.sign_in(google_server, ALICE)
+    tid, first = _first_email(google, alice, "bob@example.org")
+    # As if the server died after Gmail accepted the email and before it was recorded: only the outbox knows it.
+    query(database_url, "UPDATE threads SET provider_thread_id = NULL")
+    query(database_url, "DELETE FROM messages WHERE direction = 'out'")
+    google.reply(ALICE, first, "Yes, tell me more.")
+    assert google.push(google_server, ALICE).json()["status"] == "queued"
+    t = thread_when(alice, tid, lambda t: any(m["text"] == "Yes, tell me more." for m in t["messages"]),
+                    what="the reply matched through the outbox")
+    assert t["id"] == str(tid)
 
 
 def test_an_outage_while_reading_a_message_keeps_the_cursor_and_retries(google: GoogleWorld,

@@ -12,7 +12,8 @@ from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields, AssistantUpdate
 from agent.config import Settings
 from runtime import inbound
-from runtime.services import Services, open_services
+from runtime.services import Services
+from runtime.startup import open_services
 from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate

@@ -24,7 +24,8 @@ from agent.config import Settings
 from agent.google.gmail import GmailTransport
 from runtime import inbound
 from agent.sending import queue
-from runtime.services import Services, open_services
+from runtime.services import Services
+from runtime.startup import open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 from tests.fakes.gmail import FakeGmail

@@ -12,9 +12,10 @@ from psycopg import AsyncConnection
 
 from agent.events import service as events
 from agent.keyring import KeyRing
+from agent.threads import lifecycle
+from agent.threads import service as threads
 
 DISCONNECTED_PREFIX = "Gmail disconnected"
-PARKABLE = ("waiting", "awaiting_approval", "needs_human")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +113,7 @@ async def disconnect(conn: AsyncConnection, *, mailbox_id: UUID, reason: str, dr
     row = await cur.fetchone()
     if row is None:
         return 0
-    cur = await conn.execute(
-        "UPDATE threads SET status = 'paused', park_reason = %s, updated_at = now()"
-        " WHERE user_id = %s AND transport = 'gmail' AND status = ANY(%s) RETURNING id",
-        (reason, row["user_id"], list(PARKABLE)),
-    )
-    parked = [r["id"] for r in await cur.fetchall()]
+    parked = await lifecycle.park_mailbox_threads(conn, user_id=row["user_id"], reason=reason)
     for thread_id in parked:
         await events.record(conn, user_id=row["user_id"], thread_id=thread_id, kind="parked", actor="system",
                             summary=f"Parked: {reason}", detail={"reason": "mailbox_disconnected"})
@@ -126,11 +122,7 @@ async def disconnect(conn: AsyncConnection, *, mailbox_id: UUID, reason: str, dr
 
 async def parked_by_disconnect(conn: AsyncConnection, *, user_id: UUID) -> list[UUID]:
     """Threads of the user parked because Gmail was disconnected."""
-    cur = await conn.execute(
-        "SELECT id FROM threads WHERE user_id = %s AND status = 'paused' AND park_reason LIKE %s",
-        (user_id, DISCONNECTED_PREFIX + "%"),
-    )
-    return [r["id"] for r in await cur.fetchall()]
+    return await threads.parked_with_reason(conn, user_id=user_id, prefix=DISCONNECTED_PREFIX)
 
 
 async def claim_due_polls(conn: AsyncConnection, *, every_seconds: int) -> list[UUID]:

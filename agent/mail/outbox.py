@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from agent import unsubscribe
@@ -47,6 +48,21 @@ class Sender:
 def reply_subject(subject: str) -> str:
     """The subject of a message that continues a conversation."""
     return subject if subject.lower().startswith(("re:", "re :")) else f"Re: {subject}"
+
+
+async def thread_by_message_ids(conn: AsyncConnection, *, user_id: UUID, message_ids: list[str]) -> UUID | None:
+    """The thread whose outbox generated one of these Message-IDs, sent or not (the row precedes the send)."""
+    cur = await conn.execute("SELECT thread_id FROM outbox WHERE user_id = %s AND message_id = ANY(%s) LIMIT 1",
+                             (user_id, message_ids))
+    row = await cur.fetchone()
+    return row["thread_id"] if row else None
+
+
+async def attempts(conn: AsyncConnection, *, thread_id: UUID, step: int) -> int:
+    """How many times this step's email was handed to the transport (0 when it has no outbox row yet)."""
+    cur = await conn.execute("SELECT attempts FROM outbox WHERE thread_id = %s AND step = %s", (thread_id, step))
+    row = await cur.fetchone()
+    return row["attempts"] if row else 0
 
 
 async def send_step(
@@ -114,11 +130,8 @@ async def _finalize(
         )
         await messages.insert_outbound(conn, user_id=thread["user_id"], thread_id=thread["id"], transport=transport,
                                        msg=msg, sent=sent, author=author)
-        await conn.execute(
-            "UPDATE threads SET provider_thread_id = coalesce(provider_thread_id, %s),"
-            " subject = coalesce(subject, %s), updated_at = now() WHERE id = %s",
-            (sent.provider_thread_id, msg.subject, thread["id"]),
-        )
+        await threads.record_conversation(conn, thread_id=thread["id"], provider_thread_id=sent.provider_thread_id,
+                                          subject=msg.subject)
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="sent", actor=author,
                             summary=f"Sent {kind.replace('_', ' ')} to {msg.to_addr}.",
                             detail={"step": step, "message_id": msg.message_id, "reconciled": reconciled},

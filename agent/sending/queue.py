@@ -15,6 +15,8 @@ from psycopg import AsyncConnection
 from agent.events import service as events
 from agent.sending import settings as sending_settings
 from agent.sending.planner import Queued, Window, plan
+from agent.threads import service as threads
+from agent.threads.lifecycle import EventType, Status
 
 log = logging.getLogger(__name__)
 PRIORITY = {"reply": 0, "human": 0, "follow_up": 1, "first": 2}
@@ -23,10 +25,11 @@ PENDING_SQL = """
 SELECT q.thread_id, q.step, q.kind, q.priority, q.wait_id, q.enqueued_at, t.recipient_timezone,
        a.send_days, a.send_start, a.send_end, a.timezone
 FROM send_queue q JOIN threads t ON t.id = q.thread_id JOIN assistants a ON a.id = t.assistant_id
-WHERE q.user_id = %s AND q.dispatched_at IS NULL AND t.status NOT IN ('closed', 'paused')
+WHERE q.user_id = %s AND q.dispatched_at IS NULL AND t.status <> ALL(%s)
 ORDER BY q.priority, q.enqueued_at, q.thread_id
 LIMIT %s
 """
+HELD = [Status.closed.value, Status.paused.value]  # statuses whose queued email does not go
 PLAN_DEPTH = 500  # emails planned (and given an estimate) per pass; the rest wait their turn
 
 
@@ -36,7 +39,7 @@ class Release:
 
     thread_id: UUID
     wait_id: str
-    event: str
+    event: EventType
     """send_slot | limit."""
 
 
@@ -69,7 +72,7 @@ async def replan(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> boo
 async def withdraw(conn: AsyncConnection, *, thread_id: UUID, step: int) -> None:
     """Remove an email that will not be sent (a reply came first, the human took over)."""
     await conn.execute("DELETE FROM send_queue WHERE thread_id = %s AND step = %s", (thread_id, step))
-    await conn.execute("UPDATE threads SET send_at = NULL WHERE id = %s", (thread_id,))
+    await threads.set_send_estimates(conn, thread_ids=[thread_id], send_at=[None])
 
 
 def _window(row: dict[str, Any]) -> Window:
@@ -125,9 +128,7 @@ async def _store_estimates(conn: AsyncConnection, pending: list[dict[str, Any]],
     await conn.execute(
         "UPDATE send_queue q SET estimated_at = v.at FROM unnest(%s::uuid[], %s::int[], %s::timestamptz[])"
         " AS v(thread_id, step, at) WHERE q.thread_id = v.thread_id AND q.step = v.step", (ids, steps, times))
-    await conn.execute(
-        "UPDATE threads t SET send_at = v.at FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, at)"
-        " WHERE t.id = v.id", (ids, times))
+    await threads.set_send_estimates(conn, thread_ids=ids, send_at=times)
 
 
 async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, rng: random.Random) -> Dispatch:
@@ -137,13 +138,13 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
     today = now.astimezone(day_tz).replace(hour=0, minute=0, second=0, microsecond=0)
     per_thread = await _sent_since(conn, user_id=user_id, since=today)
     paused = await _check_bounces(conn, user_id=user_id, row=row)
-    pending = [r for r in await (await conn.execute(PENDING_SQL, (user_id, PLAN_DEPTH))).fetchall()
+    pending = [r for r in await (await conn.execute(PENDING_SQL, (user_id, HELD, PLAN_DEPTH))).fetchall()
                if not (paused and r["kind"] == "first")]
     over = next((r for r in pending if per_thread.get(r["thread_id"], 0) >= row["per_thread_daily_max"]), None)
     if over is not None:
         await conn.execute("UPDATE send_queue SET dispatched_at = %s WHERE thread_id = %s AND step = %s",
                            (now, over["thread_id"], over["step"]))
-        return Dispatch(Release(over["thread_id"], over["wait_id"], "limit"), now)
+        return Dispatch(Release(over["thread_id"], over["wait_id"], EventType.limit), now)
     spacing = timedelta(seconds=(row["spacing_min_seconds"] + row["spacing_max_seconds"]) / 2)
     slots = plan([Queued((r["thread_id"], r["step"]), _window(r)) for r in pending], now=now,
                  not_before=row["next_send_not_before"], cap=sending_settings.effective_cap(row),
@@ -159,4 +160,21 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
     await conn.execute("UPDATE sending_settings SET next_send_not_before = %s WHERE user_id = %s",
                        (now + gap, user_id))
     later = [at for key, at in slots.items() if key != (due["thread_id"], due["step"])]
-    return Dispatch(Release(due["thread_id"], due["wait_id"], "send_slot"), max(now + gap, min(later)) if later else None)
+    return Dispatch(Release(due["thread_id"], due["wait_id"], EventType.send_slot), max(now + gap, min(later)) if later else None)
+
+
+async def users_with_pending(conn: AsyncConnection) -> list[UUID]:
+    """Mailboxes with queued email whose thread may still send."""
+    cur = await conn.execute(
+        "SELECT DISTINCT q.user_id FROM send_queue q JOIN threads t ON t.id = q.thread_id"
+        " WHERE q.dispatched_at IS NULL AND t.status <> ALL(%s)", (HELD,))
+    return [row["user_id"] for row in await cur.fetchall()]
+
+
+async def lost_releases(conn: AsyncConnection, *, older_than_seconds: int = 120) -> list[dict[str, Any]]:
+    """Released emails whose thread still waits for that slot: the resume was lost and is owed again."""
+    cur = await conn.execute(
+        "SELECT q.thread_id, q.wait_id FROM send_queue q JOIN threads t ON t.id = q.thread_id"
+        " WHERE q.dispatched_at < now() - make_interval(secs => %s) AND t.wait_id = q.wait_id AND t.status = %s",
+        (older_than_seconds, Status.active.value))
+    return await cur.fetchall()

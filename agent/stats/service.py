@@ -9,6 +9,8 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
+from agent.threads.lifecycle import Status
+
 POSITIVE_INTENTS = ("interested", "meeting_request")
 HUMAN_REPLY = "m.direction = 'in' AND m.auto_reply IS NULL AND m.bounce IS NULL"
 
@@ -95,22 +97,26 @@ async def sent_since(conn: AsyncConnection, *, user_id: UUID, since: datetime) -
     return (await cur.fetchone())["n"]
 
 
+_NEEDS_YOU = {"approval": Status.awaiting_approval.value, "human": Status.needs_human.value,
+              "paused": Status.paused.value}
+
+
 async def attention(conn: AsyncConnection, *, user_id: UUID, limit: int = 5) -> dict[str, Any]:
     """Threads that need the user: drafts to approve, conversations handed over, threads parked by a failure."""
     cur = await conn.execute(
-        "SELECT count(*) FILTER (WHERE status = 'awaiting_approval') AS approval,"
-        " count(*) FILTER (WHERE status = 'needs_human') AS human,"
-        " count(*) FILTER (WHERE status = 'paused' AND park_reason IS NOT NULL) AS parked"
-        " FROM threads WHERE user_id = %s AND status IN ('awaiting_approval', 'needs_human', 'paused')",
-        (user_id,),
+        "SELECT count(*) FILTER (WHERE status = %(approval)s) AS approval,"
+        " count(*) FILTER (WHERE status = %(human)s) AS human,"
+        " count(*) FILTER (WHERE status = %(paused)s AND park_reason IS NOT NULL) AS parked"
+        " FROM threads WHERE user_id = %(user_id)s AND status IN (%(approval)s, %(human)s, %(paused)s)",
+        {**_NEEDS_YOU, "user_id": user_id},
     )
     counts = await cur.fetchone()
     cur = await conn.execute(
         "SELECT t.id, t.status, t.recipient_email, t.recipient_name, t.park_reason, t.updated_at, a.name AS assistant"
         " FROM threads t JOIN assistants a ON a.id = t.assistant_id"
-        " WHERE t.user_id = %s AND (t.status IN ('awaiting_approval', 'needs_human')"
-        "   OR (t.status = 'paused' AND t.park_reason IS NOT NULL))"
-        " ORDER BY t.updated_at DESC LIMIT %s",
-        (user_id, limit),
+        " WHERE t.user_id = %(user_id)s AND (t.status IN (%(approval)s, %(human)s)"
+        "   OR (t.status = %(paused)s AND t.park_reason IS NOT NULL))"
+        " ORDER BY t.updated_at DESC LIMIT %(limit)s",
+        {**_NEEDS_YOU, "user_id": user_id, "limit": limit},
     )
     return {**counts, "threads": await cur.fetchall()}

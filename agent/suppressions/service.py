@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +10,9 @@ from psycopg import AsyncConnection
 
 from agent.errors import InvalidInput
 from agent.events import service as events
-from agent.threads import service as threads
+from agent.imports.tabular import read_table
+from agent.threads import lifecycle
+from agent.threads.lifecycle import CloseReason
 
 EMAIL_COLUMNS = ("email", "e-mail", "email address", "recipient_email", "mail", "address")
 MAX_IMPORT_ROWS = 50_000
@@ -61,13 +61,8 @@ async def close_open_threads(
     conn: AsyncConnection, *, user_id: UUID, emails: list[str], close_reason: str, summary: str, actor: str,
 ) -> list[UUID]:
     """Close the user's open threads to these addresses, each with an event (summary may name {email})."""
-    cur = await conn.execute(
-        f"UPDATE threads SET {threads.CLOSED}"
-        " WHERE user_id = %s AND lower(recipient_email) = ANY(%s) AND status <> 'closed'"
-        " RETURNING id, recipient_email",
-        (close_reason, user_id, [e.strip().lower() for e in emails]),
-    )
-    closed = await cur.fetchall()
+    closed = await lifecycle.close_to_addresses(conn, user_id=user_id, emails=emails,
+                                                reason=CloseReason(close_reason))
     for row in closed:
         await events.record(conn, user_id=user_id, thread_id=row["id"], kind="closed", actor=actor,
                             summary=summary.format(email=row["recipient_email"]), detail={"reason": close_reason},
@@ -102,28 +97,13 @@ async def suppress_many(
     return added, closed
 
 
-def emails_from_csv(data: bytes) -> list[tuple[int, str]]:
-    """(row number, value) of the email column of a CSV; InvalidInput when the file is not usable."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("The CSV file must be UTF-8 encoded.") from exc
-    try:
-        reader = csv.reader(io.StringIO(text))
-        header = next(reader, None)
-        if not header:
-            raise InvalidInput("The CSV file is empty; it needs a header row with an email column.")
-        names = [h.strip().lower() for h in header]
-        column = next((names.index(n) for n in EMAIL_COLUMNS if n in names), None)
-        if column is None:
-            raise InvalidInput(f"The CSV needs an email column (one of: {', '.join(EMAIL_COLUMNS)}).")
-        rows = [(number, (row[column] if column < len(row) else "").strip())
-                for number, row in enumerate(reader, start=2) if any(cell.strip() for cell in row)]
-    except csv.Error as exc:
-        raise InvalidInput(f"The CSV file cannot be read: {exc}.") from exc
-    if len(rows) > MAX_IMPORT_ROWS:
-        raise InvalidInput(f"At most {MAX_IMPORT_ROWS} rows per import.")
-    return rows
+def emails_from_csv(data: bytes, *, filename: str | None = None) -> list[tuple[int, str]]:
+    """(row number, value) of the email column of an uploaded CSV/.xlsx; InvalidInput when it is not usable."""
+    table = read_table(data, filename=filename, max_rows=MAX_IMPORT_ROWS)
+    column = table.column(EMAIL_COLUMNS)
+    if column is None:
+        raise InvalidInput(f"The file needs an email column (one of: {', '.join(EMAIL_COLUMNS)}).")
+    return [(row.number, row.cells[column] if column < len(row.cells) else "") for row in table.rows]
 
 
 def normalize_email(value: str) -> str:

@@ -1,15 +1,18 @@
-"""Starting many threads from a list or a CSV file: validate every row before creating any."""
+"""Starting many threads from a list or an uploaded table: validate every row before creating any."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
+from agent.config import Settings
 from agent.errors import Conflict, InvalidInput
+from agent.imports import deliverability
+from agent.imports.deliverability import Reason, Verdict
+from agent.imports.tabular import Table, read_table
+from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
 
 MAX_ROWS = 5000
@@ -20,22 +23,14 @@ CONTEXT_COLUMNS = ("context", "notes", "note")
 TIMEZONE_COLUMNS = ("timezone", "time_zone", "tz")
 
 
-def rows_from_csv(data: bytes) -> list[dict[str, str]]:
-    """CSV rows keyed by lower-cased header; InvalidInput when it is not a usable CSV."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("The CSV file must be UTF-8 encoded.") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        raise InvalidInput("The CSV file is empty or has no header row.")
-    headers = [h.strip().lower() for h in reader.fieldnames]
-    if not any(h in EMAIL_COLUMNS for h in headers):
-        raise InvalidInput(f"The CSV needs an email column (one of: {', '.join(EMAIL_COLUMNS)}).")
-    rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
-    if len(rows) > MAX_ROWS:
-        raise InvalidInput(f"At most {MAX_ROWS} rows per upload.")
-    return rows
+def rows_from_csv(data: bytes, *, filename: str | None = None) -> list[dict[str, str]]:
+    """Rows of an uploaded CSV/.xlsx keyed by lower-cased header; InvalidInput when it is not usable."""
+    table = read_table(data, filename=filename, max_rows=MAX_ROWS)
+    headers = [h.lower() for h in table.header]
+    if table.column(EMAIL_COLUMNS) is None:
+        raise InvalidInput(f"The file needs an email column (one of: {', '.join(EMAIL_COLUMNS)}).")
+    return [{h: (row.cells[i] if i < len(row.cells) else "") for i, h in enumerate(headers) if h}
+            for row in table.rows]
 
 
 def _pick(row: dict[str, str], names: tuple[str, ...]) -> str:
@@ -77,30 +72,12 @@ MAPPED_FIELDS = {"email": EMAIL_COLUMNS, "name": NAME_COLUMNS, "company": COMPAN
                  "timezone": TIMEZONE_COLUMNS}
 
 
-def read_table(data: bytes) -> tuple[list[str], list[list[str]]]:
-    """The header row and the data rows of a CSV file (any column names); InvalidInput when unusable."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("The CSV file must be UTF-8 encoded.") from exc
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    records = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
-    if not records:
-        raise InvalidInput("The CSV file is empty or has no header row.")
-    headers = [h.strip() for h in records[0]]
-    if len(records) - 1 > MAX_ROWS:
-        raise InvalidInput(f"At most {MAX_ROWS} rows per upload.")
-    return headers, [[c.strip() for c in r] for r in records[1:]]
-
-
 def guess_mapping(headers: list[str]) -> dict[str, str]:
     """For each field, the first column whose name is a known alias ('' when none)."""
     lowered = [h.lower() for h in headers]
-    hints = {"email": ("mail",), "name": ("name",), "company": ("company", "organi"), "context": ("note", "context"),
-             "timezone": ("zone", "tz")}
+    hints = {"email": ("mail", "почт"), "name": ("name", "имя", "фио"),
+             "company": ("company", "organi", "компан", "организ"),
+             "context": ("note", "context", "заметк", "примечан", "коммент"), "timezone": ("zone", "tz", "пояс")}
     mapping: dict[str, str] = {}
     for field, aliases in MAPPED_FIELDS.items():
         exact = next((headers[i] for i, h in enumerate(lowered) if h in aliases), "")
@@ -110,8 +87,9 @@ def guess_mapping(headers: list[str]) -> dict[str, str]:
     return mapping
 
 
-def rows_with_mapping(headers: list[str], records: list[list[str]], mapping: dict[str, str]) -> list[dict[str, str]]:
+def rows_with_mapping(table: Table, mapping: dict[str, str]) -> list[dict[str, str]]:
     """Rows keyed email/name/company/context; unmapped non-empty columns are appended to the context."""
+    headers, records = table.header, [r.cells for r in table.rows]
     index = {h: i for i, h in reversed(list(enumerate(headers)))}
     used = {index[c] for c in mapping.values() if c in index}
     rows = []
@@ -128,10 +106,7 @@ async def screen(conn: Any, *, user_id: UUID, valid: list[tuple[int, ThreadCreat
         list[tuple[int, ThreadCreate]], list[dict[str, Any]]]:
     """Valid rows that can start now, and the skipped ones: repeated in the file, already in a thread, suppressed."""
     emails = [str(d.recipient_email).lower() for _n, d in valid]
-    cur = await conn.execute(
-        "SELECT lower(recipient_email) AS email FROM threads"
-        " WHERE user_id = %s AND status <> 'closed' AND lower(recipient_email) = ANY(%s)", (user_id, emails))
-    open_threads = {r["email"] for r in await cur.fetchall()}
+    open_threads = await threads.open_to(conn, user_id=user_id, emails=emails)
     cur = await conn.execute("SELECT email, reason FROM suppressions WHERE user_id = %s AND email = ANY(%s)",
                              (user_id, emails))
     suppressed = {r["email"]: r["reason"] for r in await cur.fetchall()}
@@ -149,3 +124,23 @@ async def screen(conn: Any, *, user_id: UUID, valid: list[tuple[int, ThreadCreat
             start.append((number, data))
         seen.setdefault(email, number)
     return start, skipped
+
+
+async def check_domains(ready: list[tuple[int, ThreadCreate]], *, settings: Settings) -> tuple[
+        list[tuple[int, ThreadCreate]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows whose domain may receive mail, rows refused ("undeliverable", with a Reason) and rows not checked."""
+    domain = {n: deliverability.domain_of(str(d.recipient_email)) for n, d in ready}
+    checks = await deliverability.check_domains(domain.values(), settings=settings)
+    keep: list[tuple[int, ThreadCreate]] = []
+    refused: list[dict[str, Any]] = []
+    unchecked: list[dict[str, Any]] = []
+    for number, data in ready:
+        check = checks[domain[number]]
+        if check.verdict is Verdict.REFUSED:
+            refused.append({"row": number, "email": str(data.recipient_email), "kind": "undeliverable",
+                            "reason": check.reason})
+            continue
+        if check.verdict is Verdict.NOT_CHECKED and check.reason is not Reason.DISABLED:
+            unchecked.append({"row": number, "email": str(data.recipient_email), "reason": check.reason})
+        keep.append((number, data))
+    return keep, refused, unchecked

@@ -7,10 +7,11 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from agent.events import service as events
-from agent.threads import service as threads
+from agent.threads import lifecycle
+from agent.threads.lifecycle import CloseReason
 
-TRIGGERS = frozenset({"not_interested", "unsubscribed"})
-CLOSE_REASON = "company_declined"
+TRIGGERS = frozenset({CloseReason.not_interested, CloseReason.unsubscribed})
+CLOSE_REASON = CloseReason.company_declined
 # Mailbox providers where one address says nothing about another person's employer.
 FREE_MAIL_DOMAINS = frozenset({
     "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com", "ymail.com",
@@ -45,7 +46,9 @@ def is_free_mail(domain: str) -> bool:
     return brand in FREE_MAIL_BRANDS and 1 <= len(parts) <= 2 and all(1 <= len(p) <= 3 for p in parts)
 
 
-async def stop_company(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, reason: str) -> list[UUID]:
+async def stop_company(
+    conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, reason: CloseReason | str,
+) -> list[UUID]:
     """After a thread closed for `reason`, close the user's other open threads at the same company when its
     persona asks for it; returns the ids closed."""
     if reason not in TRIGGERS:
@@ -61,20 +64,15 @@ async def stop_company(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID,
     domain = domain_of(row["recipient_email"])
     if not domain or is_free_mail(domain):
         return []
-    cur = await conn.execute(
-        f"UPDATE threads SET {threads.CLOSED}"
-        " WHERE user_id = %s AND id <> %s AND status <> 'closed' AND lower(split_part(recipient_email, '@', 2)) = %s"
-        " RETURNING id, recipient_email",
-        (CLOSE_REASON, user_id, thread_id, domain),
-    )
-    closed = await cur.fetchall()
-    said = "opted out" if reason == "unsubscribed" else "declined"
+    closed = await lifecycle.close_at_domain(conn, user_id=user_id, domain=domain, except_thread_id=thread_id,
+                                             reason=CLOSE_REASON)
+    said = "opted out" if reason == CloseReason.unsubscribed else "declined"
     for other in closed:
         await events.record(
             conn, user_id=user_id, thread_id=other["id"], kind="closed", actor="assistant", dedupe_key="closed",
             summary=f"Closed: {row['recipient_email']} at {domain} {said} (thread {thread_id}).",
-            detail={"reason": CLOSE_REASON, "trigger_thread_id": str(thread_id), "domain": domain,
-                    "trigger_reason": reason},
+            detail={"reason": CLOSE_REASON.value, "trigger_thread_id": str(thread_id), "domain": domain,
+                    "trigger_reason": str(reason)},
         )
     if closed:
         await events.record(

@@ -44,26 +44,12 @@ async def insert_inbound(
     return row["id"] if row else None
 
 
-async def match_thread(
-    conn: AsyncConnection, *, user_id: UUID, provider_thread_id: str | None, in_reply_to: str | None,
-    references: tuple[str, ...],
-) -> UUID | None:
-    """The thread an inbound email belongs to: provider thread id first, then In-Reply-To/References."""
-    if provider_thread_id:
-        cur = await conn.execute(
-            "SELECT id FROM threads WHERE user_id = %s AND provider_thread_id = %s ORDER BY created_at DESC LIMIT 1",
-            (user_id, provider_thread_id),
-        )
-        row = await cur.fetchone()
-        if row:
-            return row["id"]
-    ids = [i for i in (in_reply_to, *reversed(references)) if i]
-    if not ids:
-        return None
+async def thread_by_message_ids(conn: AsyncConnection, *, user_id: UUID, message_ids: list[str]) -> UUID | None:
+    """The thread of the newest stored email with one of these Message-IDs."""
     cur = await conn.execute(
         "SELECT thread_id FROM messages WHERE user_id = %s AND message_id = ANY(%s) AND thread_id IS NOT NULL"
         " ORDER BY at DESC LIMIT 1",
-        (user_id, ids),
+        (user_id, message_ids),
     )
     row = await cur.fetchone()
     return row["thread_id"] if row else None
@@ -87,6 +73,15 @@ async def unprocessed_inbound(conn: AsyncConnection, *, thread_id: UUID) -> list
         (thread_id,),
     )
     return await cur.fetchall()
+
+
+async def has_unread_reply(conn: AsyncConnection, *, thread_id: UUID) -> bool:
+    """True when an inbound email waits to be read: it always comes before anything the assistant would send."""
+    cur = await conn.execute(
+        "SELECT 1 FROM messages WHERE thread_id = %s AND direction = 'in' AND processed_at IS NULL LIMIT 1",
+        (thread_id,),
+    )
+    return await cur.fetchone() is not None
 
 
 async def mark_processed(conn: AsyncConnection, *, message_ids: list[UUID]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from agent.assistants.models import TimeZone
 from agent.text import HeaderName, NoControls, SingleLine
+from agent.threads.lifecycle import Status
+
+__all__ = ["Status"]  # the API's status type is the lifecycle's
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SingleLine]
 Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoControls]
@@ -18,17 +20,6 @@ WaitId = Annotated[str, StringConstraints(max_length=200), SingleLine]
 Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), SingleLine]
 HeaderValue = Annotated[str, StringConstraints(max_length=500), SingleLine]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000), NoControls]
-
-
-class Status(StrEnum):
-    """Where a thread stands."""
-
-    active = "active"
-    awaiting_approval = "awaiting_approval"
-    waiting = "waiting"
-    needs_human = "needs_human"
-    paused = "paused"
-    closed = "closed"
 
 
 class ThreadCreate(BaseModel):

@@ -14,13 +14,12 @@ from agent.assistants import service as assistants
 from agent.errors import Conflict, InvalidInput, NotFound, translate_db_errors
 from agent.events import service as events
 from agent.suppressions import service as suppressions
-from agent.threads.models import Status, ThreadCreate
+from agent.threads.lifecycle import Status, WaitKind
+from agent.threads.models import ThreadCreate
 
 NOT_FOUND = "Thread not found."
-UPDATABLE = {
-    "status", "close_reason", "park_reason", "failures", "wait_id", "wait_kind", "pending_draft",
-    "follow_up_due_at", "subject", "provider_thread_id", "transport",
-}
+UPDATABLE = {"subject", "provider_thread_id", "transport"}
+"""Columns anyone may set; status, wait, park and closing change only through agent.threads.lifecycle."""
 
 
 async def create(conn: AsyncConnection, *, user_id: UUID, data: ThreadCreate, transport: str) -> dict[str, Any]:
@@ -64,6 +63,15 @@ async def get_any(conn: AsyncConnection, *, thread_id: UUID) -> dict[str, Any]:
     return row
 
 
+async def by_provider_thread(conn: AsyncConnection, *, user_id: UUID, provider_thread_id: str) -> UUID | None:
+    """The newest thread of the user in this provider conversation (Gmail threadId)."""
+    cur = await conn.execute(
+        "SELECT id FROM threads WHERE user_id = %s AND provider_thread_id = %s ORDER BY created_at DESC LIMIT 1",
+        (user_id, provider_thread_id))
+    row = await cur.fetchone()
+    return row["id"] if row else None
+
+
 async def update(conn: AsyncConnection, *, thread_id: UUID, **fields: Any) -> None:
     """Set the given columns of a thread."""
     unknown = set(fields) - UPDATABLE
@@ -76,14 +84,68 @@ async def update(conn: AsyncConnection, *, thread_id: UUID, **fields: Any) -> No
     await conn.execute(query, {**values, "id": thread_id})
 
 
-# What closing a thread means for its row; the one placeholder is the close reason.
-CLOSED = ("status = 'closed', close_reason = %s, wait_id = NULL, wait_kind = NULL, pending_draft = NULL,"
-          " park_reason = NULL, follow_up_due_at = NULL, updated_at = now()")
+async def record_conversation(
+    conn: AsyncConnection, *, thread_id: UUID, provider_thread_id: str | None, subject: str,
+) -> None:
+    """After the first send: the provider's conversation id and the subject replies keep (set once)."""
+    await conn.execute(
+        "UPDATE threads SET provider_thread_id = coalesce(provider_thread_id, %s), subject = coalesce(subject, %s),"
+        " updated_at = now() WHERE id = %s", (provider_thread_id, subject, thread_id))
 
 
-async def close(conn: AsyncConnection, *, thread_id: UUID, reason: str) -> None:
-    """Close one thread for good with its reason."""
-    await conn.execute(f"UPDATE threads SET {CLOSED} WHERE id = %s", (reason, thread_id))
+async def delete(conn: AsyncConnection, *, thread_id: UUID) -> None:
+    """Remove a thread that never started (its first job could not be queued)."""
+    await conn.execute("DELETE FROM threads WHERE id = %s", (thread_id,))
+
+
+async def parked_with_reason(conn: AsyncConnection, *, user_id: UUID, prefix: str) -> list[UUID]:
+    """The user's threads parked with a reason that starts with `prefix`."""
+    cur = await conn.execute(
+        "SELECT id FROM threads WHERE user_id = %s AND status = %s AND park_reason LIKE %s",
+        (user_id, Status.paused.value, prefix.replace("%", "\\%").replace("_", "\\_") + "%"))
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def open_to(conn: AsyncConnection, *, user_id: UUID, emails: list[str]) -> set[str]:
+    """Which of these (lower-case) addresses already have an open thread of the user."""
+    cur = await conn.execute(
+        "SELECT lower(recipient_email) AS email FROM threads WHERE user_id = %s AND status <> %s"
+        " AND lower(recipient_email) = ANY(%s)", (user_id, Status.closed.value, emails))
+    return {row["email"] for row in await cur.fetchall()}
+
+
+async def set_send_estimates(conn: AsyncConnection, *, thread_ids: list[UUID], send_at: list[Any]) -> None:
+    """When each thread's queued email is expected to go (None: nothing queued)."""
+    await conn.execute(
+        "UPDATE threads t SET send_at = v.at FROM unnest(%s::uuid[], %s::timestamptz[]) AS v(id, at) WHERE t.id = v.id",
+        (thread_ids, send_at))
+
+
+async def parked_ids(conn: AsyncConnection) -> list[UUID]:
+    """Threads the system parked (paused with a reason), for a retry at startup."""
+    cur = await conn.execute("SELECT id FROM threads WHERE status = %s AND park_reason IS NOT NULL",
+                             (Status.paused.value,))
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def overdue_follow_ups(conn: AsyncConnection, *, older_than_seconds: int) -> list[tuple[UUID, str]]:
+    """(thread, wait id) of threads waiting for a reply whose follow-up fell due a while ago and did not run."""
+    cur = await conn.execute(
+        "SELECT id, wait_id FROM threads WHERE status = %s AND wait_kind = %s"
+        " AND follow_up_due_at < now() - make_interval(secs => %s)",
+        (Status.waiting.value, WaitKind.reply.value, older_than_seconds))
+    return [(row["id"], row["wait_id"]) for row in await cur.fetchall()]
+
+
+async def waiting_with_unread_replies(conn: AsyncConnection, *, older_than_seconds: int) -> list[UUID]:
+    """Threads in a wait that accepts replies, with a reply unread for a while (its resume was lost)."""
+    cur = await conn.execute(
+        "SELECT DISTINCT t.id FROM threads t JOIN messages m ON m.thread_id = t.id"
+        " WHERE (t.status = ANY(%s) OR (t.status = %s AND t.wait_kind = %s))"
+        " AND m.direction = 'in' AND m.processed_at IS NULL AND m.at < now() - make_interval(secs => %s)",
+        ([Status.waiting.value, Status.awaiting_approval.value], Status.active.value, WaitKind.send_slot.value,
+         older_than_seconds))
+    return [row["id"] for row in await cur.fetchall()]
 
 
 def encode_cursor(created_at: datetime, thread_id: UUID) -> str:

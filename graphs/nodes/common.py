@@ -13,12 +13,11 @@ from psycopg import AsyncConnection
 from agent.assistants import service as assistants
 from agent.assistants.models import Assistant
 from agent.events import service as events
-from agent.threads import messages
+from agent.threads import lifecycle, messages
 from agent.threads import service as threads
+from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
 from graphs.state import ThreadState
-
-WAIT_STATUS = {"reply": "waiting", "approval": "awaiting_approval", "human": "needs_human", "send_slot": "active"}
 
 
 def thread_uuid(state: ThreadState) -> UUID:
@@ -41,6 +40,12 @@ async def record(runtime: Runtime[Context], state: ThreadState, kind: str, summa
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind=kind, summary=summary, **kw)
 
 
+async def reply_came_first(runtime: Runtime[Context], state: ThreadState) -> bool:
+    """An unread reply waits: it is read before the assistant sends or waits again (the one place this is decided)."""
+    async with runtime.context.pool.connection() as conn:
+        return await messages.has_unread_reply(conn, thread_id=thread_uuid(state))
+
+
 async def conversation(runtime: Runtime[Context], thread: dict[str, Any]) -> list[dict[str, Any]]:
     """The thread's emails for a prompt, oldest first (new text only for inbound)."""
     async with runtime.context.pool.connection() as conn:
@@ -60,30 +65,38 @@ def with_signature(body: str, persona: Assistant) -> str:
     return f"{body}\n\n{persona.signature.strip()}" if persona.signature.strip() else body
 
 
+def next_wait_id(state: ThreadState, kind: WaitKind) -> str:
+    """The id the next wait of this kind gets: "<kind>-<wait_seq + 1>"."""
+    return f"{kind.value}-{state.get('wait_seq', 0) + 1}"
+
+
 async def wait_for(
     runtime: Runtime[Context],
     state: ThreadState,
     *,
-    kind: str,
+    kind: WaitKind,
     payload: dict[str, Any],
+    pending_draft: dict[str, Any] | None = None,
+    follow_up_due_at: Any = None,
     enter: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
     entered: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], EventType, int]:
     """Interrupt until an event answers this wait; the entry work runs once (committed, then `entered`)."""
     seq = state.get("wait_seq", 0) + 1
-    wait_id = f"{kind}-{seq}"
+    wait_id = next_wait_id(state, kind)
     async with runtime.context.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_uuid(state))
         first_time = thread["wait_id"] != wait_id
         if first_time:
-            # A pause or stop that lands meanwhile keeps its status (conditional in SQL, not read-then-write).
-            await conn.execute(
-                "UPDATE threads SET wait_id = %s, wait_kind = %s, updated_at = now(), status = CASE WHEN status"
-                " IN ('paused', 'closed') THEN status ELSE %s END WHERE id = %s",
-                (wait_id, kind, WAIT_STATUS[kind], thread["id"]))
+            await lifecycle.enter_wait(
+                conn, thread_id=thread["id"], wait_id=wait_id, kind=kind, follow_up_due_at=follow_up_due_at,
+                pending_draft={**pending_draft, "wait_id": wait_id} if pending_draft is not None else None)
             if enter is not None:
                 await enter(conn, wait_id)
     if first_time and entered is not None:
         await entered()
-    event = interrupt({"wait_id": wait_id, "kind": kind, **payload})
-    return dict(event), seq
+    event = dict(interrupt({"wait_id": wait_id, "kind": kind.value, **payload}))
+    if pending_draft is not None or follow_up_due_at is not None:
+        async with runtime.context.pool.connection() as conn:
+            await lifecycle.leave_wait(conn, thread_id=thread_uuid(state))
+    return event, EventType(event["type"]), seq

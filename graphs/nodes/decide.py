@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from agent import prompts
 from agent.events import service as events
@@ -13,13 +15,15 @@ from agent.mail.automated import is_out_of_office
 from agent.rules import precheck
 from agent.suppressions import service as suppressions
 from agent.threads import messages
+from agent.threads.lifecycle import CloseReason
 from graphs.context import Context
 from graphs.nodes.common import load, thread_uuid
 from graphs.state import ThreadState
 
 LOW_CONFIDENCE = 0.6
 RESPOND = {"interested", "question", "objection"}
-CLOSE = {"not_interested": "not_interested", "unsubscribe": "unsubscribed", "bounce": "bounced"}
+CLOSE = {"not_interested": CloseReason.not_interested, "unsubscribe": CloseReason.unsubscribed,
+         "bounce": CloseReason.bounced}
 KEEP_WAITING = {"auto_reply", "out_of_office"}
 ESCALATE = {"wrong_person": "They say they are not the right person.",
             "meeting_request": "They want to meet: pick a time with them.",
@@ -33,7 +37,10 @@ async def read(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     return {"inbound_ids": [str(m["id"]) for m in pending]}
 
 
-async def decide(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
+Route = Literal["respond", "close", "wait", "escalate"]
+
+
+async def decide(state: ThreadState, runtime: Runtime[Context]) -> Command[Route]:
     """Classify the new replies (rules first, then the model) and choose the route."""
     thread, persona = await load(runtime, state)
     ids = state.get("inbound_ids") or []
@@ -42,7 +49,7 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
         replies = [m for m in rows if str(m["id"]) in ids]
         suppressed = await suppressions.reason_for(conn, user_id=thread["user_id"], email=thread["recipient_email"])
     if not replies:
-        return {"route": "wait", "inbound_ids": []}
+        return Command(goto="wait", update={"inbound_ids": []})
     decision = precheck(replies, suppressed_reason=suppressed, recipient=thread["recipient_email"])
     model = None
     if decision and decision["intent"] == "auto_reply" and any(is_out_of_office(r["subject"]) for r in replies):
@@ -63,7 +70,7 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
             detail={**decision, "route": route, "message_ids": ids}, dedupe_key=f"decide:{ids[-1]}",
         )
         await messages.mark_processed(conn, message_ids=[r["id"] for r in replies])
-    return {"decision": decision, "route": route, "inbound_ids": [], **extra}
+    return Command(goto=route, update={"decision": decision, "inbound_ids": [], **extra})
 
 
 async def _away_until(runtime: Runtime[Context], replies: list[dict], decision: dict) -> tuple[dict, str | None]:
@@ -82,10 +89,10 @@ async def _away_until(runtime: Runtime[Context], replies: list[dict], decision: 
             "source": "rules+model"}, runtime.context.llm.name
 
 
-def _route(decision: dict, state: ThreadState, max_replies: int) -> tuple[str, ThreadState]:
+def _route(decision: dict, state: ThreadState, max_replies: int) -> tuple[Route, ThreadState]:
     intent = decision["intent"]
     if intent in CLOSE:
-        return "close", {"close_reason": CLOSE[intent]}
+        return "close", {"close_reason": CLOSE[intent].value}
     if intent in KEEP_WAITING:
         until = decision.get("out_of_office_until")
         return "wait", {"resume_after": date.fromisoformat(until).isoformat() if until else None}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from agent.mail.outbox import reply_subject
+from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
 from graphs.nodes.common import load, record, wait_for
+from graphs.routes import next_node
 from graphs.state import ThreadState
 
 
@@ -18,15 +23,15 @@ async def escalate(state: ThreadState, runtime: Runtime[Context]) -> ThreadState
     return {"escalation": None}
 
 
-async def human(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
+async def human(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal["schedule", "wait", "compose_first"]]:
     """Wait while the human has the conversation: they write replies, hand back, or stop."""
-    event, seq = await wait_for(runtime, state, kind="human", payload={})
+    event, kind, seq = await wait_for(runtime, state, kind=WaitKind.human, payload={})
     update: ThreadState = {"event": event, "wait_seq": seq}
-    if event.get("type") == "human_reply":
+    if kind is EventType.human_reply:
         thread, _persona = await load(runtime, state)
         subject = reply_subject(thread["subject"]) if thread["subject"] else (event.get("subject") or "Hello")
         update["draft"] = {"kind": "human", "subject": subject, "text": event["text"], "author": "human"}
-    elif event.get("type") == "handback":
+    elif kind is EventType.handback:
         await record(runtime, state, "handed_back", "You handed the conversation back to the assistant.",
                      actor="user", dedupe_key=f"handback:{seq}")
-    return update
+    return Command(goto=next_node(WaitKind.human, kind, state), update=update)

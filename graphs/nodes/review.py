@@ -2,48 +2,50 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 from psycopg import AsyncConnection
 
 from agent.events import service as events
-from agent.threads import service as threads
+from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
-from graphs.nodes.common import load, record, thread_uuid, wait_for
+from graphs.nodes.common import load, next_wait_id, record, wait_for
+from graphs.routes import next_node
 from graphs.state import ThreadState
 
-SUMMARY = {"approve": "Draft approved.", "reject": "Draft rejected; nothing sent.",
-           "regenerate": "Asked for a new draft.", "takeover": "You took over; draft discarded.",
-           "reply": "A new reply arrived; the draft was discarded."}
+SUMMARY = {EventType.approve: "Draft approved.", EventType.reject: "Draft rejected; nothing sent.",
+           EventType.regenerate: "Asked for a new draft.", EventType.takeover: "You took over; draft discarded.",
+           EventType.reply: "A new reply arrived; the draft was discarded."}
+Target = Literal["schedule", "human", "read", "compose_first", "respond", "follow_up"]
 
 
-async def review(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
+async def review(state: ThreadState, runtime: Runtime[Context]) -> Command[Target]:
     """Wait for approve / edit / reject / regenerate when the draft needs the user's approval."""
     draft = state["draft"]
     thread, persona = await load(runtime, state)
-    entered = thread["wait_id"] == f"approval-{state.get('wait_seq', 0) + 1}"
+    entered = thread["wait_id"] == next_wait_id(state, WaitKind.approval)
     if not entered and not persona.autonomy.needs_review(draft["kind"]):
         # Decided once, on entry: a persona switched to autonomous later must not approve a waiting draft.
-        return {"event": {"type": "approve", "auto": True}}
+        return Command(goto="schedule", update={"event": {"type": EventType.approve.value, "auto": True}})
 
     async def enter(conn: AsyncConnection, wait_id: str) -> None:
-        await threads.update(conn, thread_id=thread["id"], pending_draft={**draft, "wait_id": wait_id})
         await events.record(conn, user_id=thread["user_id"], thread_id=thread["id"], kind="awaiting_approval",
                             summary="A draft is waiting for your approval.", detail={"wait_id": wait_id},
                             dedupe_key=f"awaiting:{wait_id}")
 
-    event, seq = await wait_for(runtime, state, kind="approval", payload={"draft": draft}, enter=enter)
-    async with runtime.context.pool.connection() as conn:
-        await threads.update(conn, thread_id=thread_uuid(state), pending_draft=None)
-    kind = event.get("type", "")
+    event, kind, seq = await wait_for(runtime, state, kind=WaitKind.approval, payload={"draft": draft},
+                                      pending_draft=draft, enter=enter)
     update: ThreadState = {"event": event, "wait_seq": seq}
     edited = {k: event[k] for k in ("subject", "text") if event.get(k)}
-    if kind == "approve" and edited:
+    if kind is EventType.approve and edited:
         if draft["kind"] != "first":
             edited.pop("subject", None)  # replies keep the conversation's subject
         update["draft"] = {**draft, **edited}
-    if kind == "regenerate":
+    if kind is EventType.regenerate:
         update["feedback"] = event.get("feedback") or None
-    await record(runtime, state, f"review_{kind}", SUMMARY.get(kind, kind), actor="user",
+    await record(runtime, state, f"review_{kind.value}", SUMMARY[kind], actor="user",
                  detail={"wait_id": f"approval-{seq}", "edited": sorted(edited), "feedback": event.get("feedback")},
                  dedupe_key=f"review:{seq}")
-    return update
+    return Command(goto=next_node(WaitKind.approval, kind, state), update=update)

@@ -9,12 +9,13 @@ from uuid import UUID
 
 import httpx
 
-from runtime import jobs
+from runtime import defer
 from agent.errors import AppError
 from agent.events import service as events
 from agent.google import mailboxes, oauth
 from runtime.google.tasks import defer_sync, start_watch, stop_watch
 from agent.mail.transport import TransportError
+from agent.threads.lifecycle import EventType
 from agent.users import service as users
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ async def _after_connect(svc: Services, mailbox: dict[str, Any]) -> None:
             await events.record(conn, user_id=mailbox["user_id"], thread_id=thread_id, kind="resumed", actor="system",
                                 summary="Gmail reconnected; the thread continues.")
     for thread_id in parked:
-        await jobs.defer_resume(svc.jobs, thread_id=thread_id, event={"type": "resume"},
+        await defer.defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.resume.value},
                                 queueing_lock=f"reconnect:{thread_id}")
     await defer_sync(svc.jobs, mailbox_id=mailbox["id"])
 

@@ -17,8 +17,9 @@ from agent.events import service as events
 from agent.google import mailboxes
 from agent.google.gmail import GmailNotFound, GmailTransport, GmailUnavailable
 from runtime import inbound
+from agent.mail import pending
 from agent.mail.transport import MailboxDisconnected
-from agent.threads import messages
+from agent.threads import matching
 
 if TYPE_CHECKING:
     from runtime.services import Services
@@ -70,6 +71,10 @@ async def _sync(svc: Services, mailbox_id: UUID) -> SyncResult:
                         mailbox_id, mailbox["history_id"], RESYNC_DAYS)
             found, cursor = await _resync(transport, mailbox)
             outcome = "resynced"
+        async with svc.pool.connection() as conn:  # kept from earlier syncs: tried again first, in order
+            retry = await pending.due(conn, user_id=mailbox["user_id"], transport=transport.name)
+        seen = {message_id for message_id, _hint, _labels in found}
+        found = [(m, "", set()) for m in retry if m not in seen] + found
         received = skipped = 0
         for message_id, thread_hint, labels in found:
             if labels & SKIP_LABELS:
@@ -126,27 +131,47 @@ async def _resync(transport: GmailTransport, mailbox: dict[str, Any]) -> tuple[l
 
 async def _receive_safely(svc: Services, transport: GmailTransport, mailbox: dict[str, Any], message_id: str,
                           thread_hint: str) -> bool | None:
-    """_receive_one for one message of a sync; a gone or unreadable message is logged and skipped (None)."""
+    """_receive_one for one message of a sync; a message that fails is kept and retried by later syncs (None)."""
     thread_id: UUID | None = None
+    user_id = mailbox["user_id"]
     try:
         thread_id = await _thread_of(svc, transport, mailbox, message_id, thread_hint)
-        return thread_id is not None and await _receive_one(svc, transport, mailbox, message_id)
+        got = thread_id is not None and await _receive_one(svc, transport, mailbox, message_id)
     except GmailNotFound:
         log.warning("mailbox %s: message %s is gone (deleted since it was listed); skipped", mailbox["id"], message_id)
-        return None
+        got = None
     except OUTAGES:
         raise
-    except Exception as exc:  # one bad message must not hold back the cursor, and with it every later reply
-        log.exception("mailbox %s: message %s could not be read; skipped so the mailbox keeps syncing",
-                      mailbox["id"], message_id)
-        if thread_id is not None:
-            async with svc.pool.connection() as conn:
-                await events.record(conn, user_id=mailbox["user_id"], thread_id=thread_id, kind="receive_failed",
-                                    actor="system", summary="A message in this conversation could not be read and "
-                                    "was skipped; open it in Gmail.",
-                                    detail={"provider_message_id": message_id, "error": _describe(exc)},
-                                    dedupe_key=f"receive_failed:{message_id}")
+    except Unmatched as exc:
+        await _keep(svc, mailbox, message_id, "unmatched", str(exc), None)
         return None
+    except Exception as exc:  # one bad message must not hold back the cursor: it is kept and tried again
+        log.exception("mailbox %s: message %s could not be read; kept for the next sync", mailbox["id"], message_id)
+        await _keep(svc, mailbox, message_id, "unreadable", _describe(exc), thread_id)
+        return None
+    async with svc.pool.connection() as conn:
+        await pending.resolved(conn, user_id=user_id, transport=transport.name, provider_message_id=message_id)
+    return got
+
+
+class Unmatched(LookupError):
+    """A message answers one of our Message-IDs but no thread matches it (yet)."""
+
+
+async def _keep(svc: Services, mailbox: dict[str, Any], message_id: str, reason: str, error: str,
+                thread_id: UUID | None) -> None:
+    """Keep a failed message for the next syncs; after a few tries, say so on its thread or to the user."""
+    async with svc.pool.connection() as conn:
+        attempts = await pending.keep(conn, user_id=mailbox["user_id"], transport="gmail",
+                                      provider_message_id=message_id, reason=reason, error=error, thread_id=thread_id)
+        if attempts == pending.REPORT_AFTER:
+            summary = ("A message in this conversation could not be read; it is retried, and you can open it in Gmail."
+                       if reason == "unreadable" else
+                       "A reply to one of the assistant's emails matched no conversation; it is retried.")
+            await events.record(conn, user_id=mailbox["user_id"], thread_id=thread_id, kind="receive_failed",
+                                actor="system", summary=summary,
+                                detail={"provider_message_id": message_id, "reason": reason, "error": error},
+                                dedupe_key=f"receive_failed:{message_id}")
 
 
 def _describe(exc: BaseException) -> str:
@@ -164,7 +189,7 @@ async def _thread_of(svc: Services, transport: GmailTransport, mailbox: dict[str
             (user_id, transport.name, message_id))
         if await cur.fetchone():
             return None
-        known = await messages.match_thread(conn, user_id=user_id, provider_thread_id=thread_hint, in_reply_to=None,
+        known = await matching.match_thread(conn, user_id=user_id, provider_thread_id=thread_hint, in_reply_to=None,
                                             references=()) if thread_hint else None
     if known is not None:
         return known
@@ -174,8 +199,10 @@ async def _thread_of(svc: Services, transport: GmailTransport, mailbox: dict[str
     refs = tuple(_MSGID.findall(headers.get("references", "")))
     in_reply_to = next(iter(_MSGID.findall(headers.get("in-reply-to", ""))), None)
     async with svc.pool.connection() as conn:
-        matched = await messages.match_thread(conn, user_id=user_id, provider_thread_id=headers["threadid"],
+        matched = await matching.match_thread(conn, user_id=user_id, provider_thread_id=headers["threadid"],
                                               in_reply_to=in_reply_to, references=refs)
+    if matched is None and any(ref.endswith(f"@{svc.settings.sender_domain}>") for ref in (in_reply_to or "", *refs)):
+        raise Unmatched(f"it answers {in_reply_to or refs[-1]}, which no thread knows")
     if matched is None:
         log.debug("mailbox %s: message %s belongs to no thread; ignored", mailbox["id"], message_id)
     return matched

@@ -4,40 +4,29 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 
 from agent.google import mailboxes
+from runtime.defer import SYNC_MAILBOX, defer_sync
 from runtime.google import sync
+from runtime.services import Services
 from agent.mail.transport import MailboxDisconnected, TransportError
 
-if TYPE_CHECKING:
-    from runtime.services import Services
 
 log = logging.getLogger(__name__)
-SYNC_TASK = "ea:sync_mailbox"
 RENEW_TASK = "ea:renew_watches"
 SYNC_RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
 
 
 def register(app: procrastinate.App) -> None:
     """Add the Gmail tasks to the job app."""
-    app.task(name=SYNC_TASK, pass_context=True, retry=SYNC_RETRY)(sync_mailbox)
+    app.task(name=SYNC_MAILBOX, pass_context=True, retry=SYNC_RETRY)(sync_mailbox)
     app.periodic(cron="7 * * * *", periodic_id="renew_watches")(
         app.task(name=RENEW_TASK, pass_context=True, queueing_lock="renew_watches")(renew_watches)
     )
-
-
-async def defer_sync(app: procrastinate.App, *, mailbox_id: UUID) -> bool:
-    """Queue a sync of the mailbox; False when one is already queued (repeated notifications collapse)."""
-    try:
-        await app.configure_task(SYNC_TASK, queueing_lock=f"sync:{mailbox_id}").defer_async(mailbox_id=str(mailbox_id))
-    except AlreadyEnqueued:
-        return False
-    return True
 
 
 async def notify(svc: Services, *, email: str, history_id: int | None, source: str) -> str:

@@ -1,4 +1,4 @@
-"""Starting many threads from a CSV: upload, map columns, check every row, then start them with progress."""
+"""Starting many threads from a CSV or .xlsx file: upload, map columns, check every row, then start with progress."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from starlette.datastructures import FormData, UploadFile
 
 from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput, NotFound
+from agent.imports.deliverability import Reason
+from agent.imports.tabular import Table, read_table
 from agent.threads import bulk
 from agent.threads.models import ThreadCreate
 from runtime.services import Services
@@ -66,9 +68,32 @@ async def upload_form(request: Request, svc: ServicesDep, uid: PageUserDep, assi
                         values={"assistant_id": assistant}, errors={})
 
 
-async def _check(svc: Services, uid: UUID, form: FormData, csv_text: str) -> dict[str, Any]:
+def _source(table: Table) -> dict[str, str]:
+    """How the upload was read, for the page to say so (kept in hidden fields across re-checks)."""
+    return {"kind": table.kind, "encoding": table.encoding_label if table.kind == "csv" else "",
+            "delimiter": table.delimiter_name if table.kind == "csv" else "", "nul": "1" if table.nul_removed else ""}
+
+
+async def _carried(form: FormData) -> tuple[Table, dict[str, str]]:
+    """The table carried by the preview form (re-encoded as UTF-8 CSV) and how the original upload was read."""
+    data = str(form.get("csv_text", "")).encode("utf-8")
+    table = await asyncio.to_thread(read_table, data, filename="import.csv", max_rows=bulk.MAX_ROWS)
+    source = {k: str(form.get(f"source_{k}", "")) for k in ("kind", "encoding", "delimiter", "nul")}
+    return table, source if source["kind"] else _source(table)
+
+
+def _dns_reason(reason: Reason | None) -> str:
+    """Why an address's domain cannot receive mail, in plain words."""
+    return {Reason.NO_DOMAIN: _("The domain does not exist."),
+            Reason.NULL_MX: _("The domain says it accepts no email (null MX)."),
+            Reason.NO_MAIL_HOST: _("The domain has no mail server (no MX or address record)."),
+            Reason.SENDS_NO_MAIL: _("The domain has no mail server and says it sends no email.")}.get(
+        reason or Reason.DNS_FAILED, _("The domain cannot receive email."))
+
+
+async def _check(svc: Services, uid: UUID, form: FormData, table: Table, source: dict[str, str]) -> dict[str, Any]:
     """Parse with the chosen mapping, validate every row and find the ones that will be skipped."""
-    headers, records = bulk.read_table(csv_text.encode())
+    headers = table.header
     guessed = bulk.guess_mapping(headers)
     mapping = {f: str(form.get(f"map_{f}", guessed[f])) for f in bulk.MAPPED_FIELDS}
     if "map_email" not in form:
@@ -77,16 +102,18 @@ async def _check(svc: Services, uid: UUID, form: FormData, csv_text: str) -> dic
         assistant_id = UUID(str(form.get("assistant_id")))
     except ValueError as exc:
         raise InvalidInput(_("Choose an assistant.")) from exc
-    rows = bulk.rows_with_mapping(headers, records, mapping)
+    rows = bulk.rows_with_mapping(table, mapping)
     valid, invalid = bulk.to_thread_creates(assistant_id, rows)
     async with svc.pool.connection() as conn:
         persona = await assistants.get(conn, user_id=uid, assistant_id=assistant_id)
         ready, skipped = await bulk.screen(conn, user_id=uid, valid=valid)
     invalid = [{**e, "error": _friendly(e["error"])} for e in invalid]
+    ready, refused, unchecked = await bulk.check_domains(ready, settings=svc.settings)
+    invalid += [{**r, "error": _dns_reason(r["reason"])} for r in refused]
     problems = {e["row"]: e for e in invalid} | {s["row"]: s for s in skipped}
     return {"headers": headers, "mapping": mapping, "rows": rows[:PREVIEW_ROWS], "total": len(rows),
             "invalid": invalid, "skipped": skipped, "ready": ready, "problems": problems, "persona": persona,
-            "csv_text": csv_text, "fields": list(bulk.MAPPED_FIELDS)}
+            "unchecked": unchecked, "source": source, "csv_text": table.to_csv(), "fields": list(bulk.MAPPED_FIELDS)}
 
 
 def _friendly(error: str) -> str:
@@ -116,7 +143,7 @@ async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respo
     except ValueError:
         errors["assistant_id"] = _("Choose an assistant.")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        errors["file"] = _("Choose a CSV file.")
+        errors["file"] = _("Choose a CSV or Excel (.xlsx) file.")
         return await _upload_error(request, svc, uid, form, errors)
     data = await upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
@@ -124,10 +151,8 @@ async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respo
     if errors:
         return await _upload_error(request, svc, uid, form, errors)
     try:
-        text = data.decode("utf-8-sig")
-        checked = await _check(svc, uid, form, text)
-    except UnicodeDecodeError:
-        return await _upload_error(request, svc, uid, form, {"file": _("Save the file as CSV UTF-8 and upload it again.")})
+        table = await asyncio.to_thread(read_table, data, filename=upload.filename, max_rows=bulk.MAX_ROWS)
+        checked = await _check(svc, uid, form, table, _source(table))
     except InvalidInput as exc:
         return await _upload_error(request, svc, uid, form, {"file": exc.message})
     return await render(request, "import_preview.html", **checked)
@@ -137,7 +162,7 @@ async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respo
 async def recheck(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """The row checks again after the column mapping changed (an htmx fragment, or the whole page)."""
     form = await csrf.checked_form(request)
-    checked = await _check(svc, uid, form, str(form.get("csv_text", "")))
+    checked = await _check(svc, uid, form, *await _carried(form))
     if request.headers.get("hx-request"):
         return partial(request, "partials/import_check.html", **checked)
     return await render(request, "import_preview.html", **checked)
@@ -165,7 +190,7 @@ async def _run(svc: Services, job: ImportJob, ready: list[tuple[int, ThreadCreat
 async def start(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Start the rows that passed the checks, in the background; the page shows the progress."""
     form = await csrf.checked_form(request)
-    checked = await _check(svc, uid, form, str(form.get("csv_text", "")))
+    checked = await _check(svc, uid, form, *await _carried(form))
     if not checked["ready"]:
         flash(request, _("No row can be started: fix the file and upload it again."), "bad")
         return back("/threads/import")

@@ -1,0 +1,200 @@
+"""Load run: many threads in flight, replies at a steady rate for minutes; no error, memory flat, the queue drains.
+
+Run: `.venv/bin/python -m bench.load` (1,000 threads, 5 replies/s for 3 minutes; about 6 minutes on 2 cores) —
+writes docs/bench-load.md. `--quick` is the short version CI runs through tests/test_load.py. Everything is on
+this machine: an embedded PostgreSQL, a real `email-assistant serve` process (sandbox mode, in-process worker,
+or `--workers N` separate `email-assistant worker` processes) and the local OpenAI wire fake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import psycopg
+from psycopg.rows import dict_row
+
+from agent.threads.lifecycle import Status
+from tests.fakes.openai_fake import FakeOpenAI
+from tests.fakes.scripted_model import ScriptedModel
+from tests.support import ALWAYS_OPEN, ServerProcess, wait_until
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "bench-load.md"
+REPLIES = ("What does it cost?", "Does it work with Google Calendar?", "Can my team try it first?",
+           "How long does setup take?", "Is there a discount for clinics?")
+
+
+@dataclass
+class LoadResult:
+    """What one load run saw."""
+
+    threads: int
+    rate: float
+    seconds: float
+    workers: int
+    replies_sent: int = 0
+    http_errors: int = 0
+    replies_undecided: int = 0
+    parked_threads: int = 0
+    error_log_lines: int = 0
+    drain_seconds: float = 0.0
+    drained: bool = False
+    rss_mib: list[float] = field(default_factory=list)
+    answers: int = 0
+
+    @property
+    def rss_growth_mib(self) -> float:
+        """RSS at the end minus RSS after the warm-up quarter of the run."""
+        if len(self.rss_mib) < 4:
+            return 0.0
+        return self.rss_mib[-1] - self.rss_mib[len(self.rss_mib) // 4]
+
+
+def _rows(url: str, sql: str, params: tuple = ()) -> list[dict]:
+    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _pending_work(url: str) -> int:
+    """Replies not yet decided plus jobs that should run now."""
+    undecided = _rows(url, "SELECT count(*) AS n FROM messages WHERE direction = 'in' AND processed_at IS NULL")[0]["n"]
+    runnable = _rows(url, "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'doing' OR (status = 'todo'"
+                          " AND (scheduled_at IS NULL OR scheduled_at <= now()))"
+                          " AND task_name NOT LIKE 'ea:%%sweep' AND task_name <> 'ea:digest'")[0]["n"]
+    return undecided + runnable
+
+
+def run_load(url: str, work: Path, *, threads: int, rate: float, seconds: float, workers: int = 0) -> LoadResult:
+    """Start the server (and workers), put `threads` in flight, reply at `rate` per second for `seconds`."""
+    result = LoadResult(threads=threads, rate=rate, seconds=seconds, workers=workers)
+    with FakeOpenAI(responder=ScriptedModel()) as fake:
+        env = {"DATABASE_URL": url, "EA_DATA_DIR": str(work / "data"), "OPENAI_API_KEY": "k",
+               "OPENAI_BASE_URL": fake.base_url, "EA_LLM_MAX_RETRIES": "0", "EA_JOB_POLL_SECONDS": "1",
+               "EA_WORKER_IN_PROCESS": "false" if workers else "true"}
+        server = ServerProcess(env, log_path=work / "server.log")
+        server.start()
+        procs = [subprocess.Popen([str(Path(sys.executable).with_name("email-assistant")), "worker"],
+                                  env={**psutil.Process().environ(), **env},
+                                  stdout=(work / f"worker{i}.log").open("wb"), stderr=subprocess.STDOUT)
+                 for i in range(workers)]
+        watched = [psutil.Process(server.proc.pid), *(psutil.Process(p.pid) for p in procs)]
+        try:
+            persona = server.create_assistant(autonomy="autonomous", max_replies=50, **ALWAYS_OPEN)
+            ids: list[str] = []
+            for start in range(0, threads, 100):
+                batch = [{"email": f"lead{i}@load.example"} for i in range(start, min(threads, start + 100))]
+                r = server.client.post("/api/threads/bulk", json={"assistant_id": persona["id"], "recipients": batch},
+                                       timeout=300)
+                assert r.status_code == 201, r.text
+                ids += r.json()["created"]
+            wait_until(lambda: _rows(url, "SELECT count(*) AS n FROM threads WHERE status = %s",
+                                     (Status.waiting.value,))[0]["n"] == threads, timeout=max(120, threads), what="every first email sent")
+            rng = random.Random(7)
+            t0 = time.monotonic()
+            next_sample = t0
+            while (now := time.monotonic()) - t0 < seconds:
+                if now >= next_sample:
+                    result.rss_mib.append(sum(p.memory_info().rss for p in watched) / 2**20)
+                    next_sample += max(1.0, seconds / 20)
+                due = int((now - t0) * rate) - result.replies_sent
+                for _ in range(max(0, due)):
+                    tid = rng.choice(ids)
+                    r = server.post(f"/api/threads/{tid}/sandbox-reply", json={"text": rng.choice(REPLIES)})
+                    result.replies_sent += 1
+                    result.http_errors += r.status_code >= 500 or r.status_code not in (200, 201, 202, 409)
+                time.sleep(0.02)
+            t1 = time.monotonic()
+            try:
+                wait_until(lambda: _pending_work(url) == 0, timeout=max(60, seconds * 2), what="the queue to drain")
+                result.drained = True
+            except AssertionError:
+                result.drained = False
+            result.drain_seconds = time.monotonic() - t1
+            result.rss_mib.append(sum(p.memory_info().rss for p in watched) / 2**20)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=30)
+            server.stop()
+    result.replies_undecided = _rows(url, "SELECT count(*) AS n FROM messages WHERE direction = 'in'"
+                                          " AND processed_at IS NULL")[0]["n"]
+    result.parked_threads = _rows(url, "SELECT count(*) AS n FROM threads WHERE park_reason IS NOT NULL")[0]["n"]
+    result.answers = _rows(url, "SELECT count(*) AS n FROM outbox WHERE kind = 'reply' AND status = 'sent'")[0]["n"]
+    logs = [(work / "server.log"), *(work / f"worker{i}.log" for i in range(workers))]
+    result.error_log_lines = sum(line.count(" ERROR ") + line.count("Traceback") for f in logs
+                                 for line in f.read_text(errors="replace").splitlines())
+    return result
+
+
+def fresh_database(admin: str) -> str:
+    """A new empty database on the admin server."""
+    name = f"load_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return psycopg.conninfo.make_conninfo(admin, dbname=name)
+
+
+def report(result: LoadResult) -> str:
+    """The markdown report of one run."""
+    return "\n".join([
+        "# Load run", "",
+        f"`python -m bench.load --threads {result.threads} --rate {result.rate:g} --seconds {result.seconds:g}"
+        f" --workers {result.workers}` on {platform.machine()}, {psutil.cpu_count()} cores, Python "
+        f"{platform.python_version()}, embedded PostgreSQL, the local model fake, {datetime.now(UTC):%Y-%m-%d}.", "",
+        "| measure | value |", "|---|---|",
+        f"| threads in flight | {result.threads} |",
+        f"| replies posted (steady rate) | {result.replies_sent} at {result.rate:g}/s for {result.seconds:g} s |",
+        f"| answers sent | {result.answers} |",
+        f"| HTTP errors (5xx or unexpected) | {result.http_errors} |",
+        f"| ERROR lines / tracebacks in the logs | {result.error_log_lines} |",
+        f"| replies left undecided | {result.replies_undecided} |",
+        f"| threads parked by a failure | {result.parked_threads} |",
+        f"| queue drained after the last reply | {'yes' if result.drained else 'NO'}, in {result.drain_seconds:.1f} s |",
+        f"| RSS (server + workers), after warm-up → end | {result.rss_mib[len(result.rss_mib) // 4]:.0f} → "
+        f"{result.rss_mib[-1]:.0f} MiB ({result.rss_growth_mib:+.0f} MiB) |",
+        "", "RSS samples (MiB): " + ", ".join(f"{v:.0f}" for v in result.rss_mib), "",
+    ])
+
+
+def main() -> None:
+    """Run the load and write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=5.0, help="replies per second")
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--workers", type=int, default=0, help="separate worker processes (0: in-process)")
+    parser.add_argument("--quick", action="store_true", help="100 threads, 30 s (what CI runs)")
+    args = parser.parse_args()
+    if args.quick:
+        args.threads, args.seconds = 100, 30.0
+    import pgserver
+
+    base = Path(tempfile.mkdtemp(prefix="ea-load-"))
+    base.chmod(0o755)
+    pg = pgserver.get_server(base / "pg", cleanup_mode="delete")
+    try:
+        result = run_load(fresh_database(pg.get_uri()), base, threads=args.threads, rate=args.rate,
+                          seconds=args.seconds, workers=args.workers)
+    finally:
+        pg.cleanup()
+        shutil.rmtree(base, ignore_errors=True)
+    text = report(result)
+    OUT.write_text(text, encoding="utf-8")
+    sys.stdout.write(text + json.dumps(asdict(result)) + "\n")
+
+
+if __name__ == "__main__":
+    main()

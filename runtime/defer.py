@@ -1,0 +1,82 @@
+"""Queueing jobs by task name: the one narrow interface the runtime and the graph use to defer work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
+
+from agent.threads.lifecycle import EventType
+
+NAMESPACE = "ea"
+RUN_THREAD = f"{NAMESPACE}:run_thread"
+RESUME_THREAD = f"{NAMESPACE}:resume_thread"
+SYNC_MAILBOX = f"{NAMESPACE}:sync_mailbox"
+DISPATCH = f"{NAMESPACE}:dispatch_sends"
+
+
+async def defer_run(app: procrastinate.App, *, thread_id: UUID) -> None:
+    """Queue the first run of a thread."""
+    await app.configure_task(RUN_THREAD).defer_async(thread_id=str(thread_id))
+
+
+async def defer_resume(
+    app: procrastinate.App, *, thread_id: UUID, event: dict[str, Any], at: datetime | None = None,
+    queueing_lock: str | None = None, delay_seconds: int | None = None,
+) -> bool:
+    """Queue an event for a thread; False when an identical one is already queued.
+
+    No procrastinate `lock`: a lock would queue every event behind a timer scheduled days ahead. The runner
+    serializes work per thread with a Postgres advisory lock instead.
+    """
+    options: dict[str, Any] = {}
+    if at is not None:
+        options["schedule_at"] = at
+    if delay_seconds is not None:
+        options["schedule_in"] = {"seconds": delay_seconds}
+    if queueing_lock:
+        options["queueing_lock"] = queueing_lock
+    try:
+        await app.configure_task(RESUME_THREAD, **options).defer_async(thread_id=str(thread_id), event=event)
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+async def defer_sync(app: procrastinate.App, *, mailbox_id: UUID) -> bool:
+    """Queue a sync of the mailbox; False when one is already queued (repeated notifications collapse)."""
+    try:
+        await app.configure_task(SYNC_MAILBOX, queueing_lock=f"sync:{mailbox_id}").defer_async(
+            mailbox_id=str(mailbox_id))
+    except AlreadyEnqueued:
+        return False
+    return True
+
+
+async def defer_dispatch(app: procrastinate.App, *, user_id: UUID, at: datetime | None = None) -> None:
+    """Queue a dispatcher pass now, or at `at`; identical queued passes collapse into one."""
+    lock = f"dispatch:{user_id}:{at.isoformat() if at else 'now'}"
+    options = {"queueing_lock": lock, **({"schedule_at": at} if at else {})}
+    try:
+        await app.configure_task(DISPATCH, **options).defer_async(user_id=str(user_id))
+    except AlreadyEnqueued:
+        return
+
+
+class JobScheduler:
+    """The graph's timers and send-queue wake-ups, backed by procrastinate."""
+
+    def __init__(self, app: procrastinate.App) -> None:
+        self._app = app
+
+    async def dispatch_soon(self, *, user_id: UUID) -> None:
+        """Wake the send-queue dispatcher for this mailbox."""
+        await defer_dispatch(self._app, user_id=user_id)
+
+    async def follow_up_at(self, *, thread_id: UUID, wait_id: str, when: datetime) -> None:
+        """Resume the thread with followup_due for this wait at `when` (once per wait)."""
+        await defer_resume(self._app, thread_id=thread_id, event={"type": EventType.followup_due.value, "wait_id": wait_id},
+                           at=when, queueing_lock=f"timer:{thread_id}:{wait_id}")

@@ -1,0 +1,76 @@
+"""Crash recovery, run by the periodic sweep: stalled jobs, threads left active with no job, lost events.
+
+A worker that dies (SIGKILL, OOM, power) leaves its jobs in `doing`; procrastinate's heartbeats tell which
+workers are gone, and its own stalled-job query and retry bring those jobs back. What no job carries any more
+(a thread left `active`, a reply stored but never announced, a timer that fired into a dead worker) is found
+from the threads themselves and queued again; the runner ignores anything that turns out to be stale.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from agent.threads import service as threads
+from agent.threads.lifecycle import EventType, Status, WaitKind
+from runtime.defer import RESUME_THREAD, RUN_THREAD, defer_resume
+from runtime.services import Services
+
+log = logging.getLogger(__name__)
+STALLED_AFTER_SECONDS = 30
+"""A worker whose heartbeat is older than this is dead (procrastinate beats every 10 s)."""
+QUIET_SECONDS = 60
+"""How long a thread may sit active, a reply unannounced or a timer overdue before the sweep steps in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What one sweep queued again."""
+
+    stalled_jobs: int
+    orphaned_threads: int
+    unread_replies: int
+    overdue_timers: int
+
+
+async def recover(svc: Services) -> Recovered:
+    """Retry stalled jobs, then queue what threads are owed: a run, their unread replies, their due follow-up."""
+    stalled = list(await svc.jobs.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
+    for job in stalled:
+        log.warning("retrying job %s (%s) whose worker died", job.id, job.task_name)
+        await svc.jobs.job_manager.retry_job(job)
+    async with svc.pool.connection() as conn:
+        orphans = await _active_without_job(conn)
+        unread = await threads.waiting_with_unread_replies(conn, older_than_seconds=QUIET_SECONDS)
+        overdue = await threads.overdue_follow_ups(conn, older_than_seconds=QUIET_SECONDS)
+    for thread_id in orphans:
+        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.retry.value, "source": "sweep"},
+                           queueing_lock=f"recover:{thread_id}")
+    for thread_id in unread:
+        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.reply.value, "source": "sweep"},
+                           queueing_lock=f"sweep:{thread_id}")
+    for thread_id, wait_id in overdue:
+        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.followup_due.value,
+                                                                 "wait_id": wait_id, "source": "sweep"},
+                           queueing_lock=f"timer:{thread_id}:{wait_id}")
+    found = Recovered(len(stalled), len(orphans), len(unread), len(overdue))
+    if any((found.stalled_jobs, found.orphaned_threads, found.overdue_timers)):
+        log.info("sweep: %s", found)
+    return found
+
+
+async def _active_without_job(conn: AsyncConnection) -> list[UUID]:
+    """Threads left `active` (not waiting in the send queue) with no job that will run them soon."""
+    cur = await conn.execute(
+        "SELECT t.id FROM threads t"
+        " WHERE t.status = %(active)s AND t.wait_kind IS DISTINCT FROM %(slot)s"
+        " AND t.updated_at < now() - make_interval(secs => %(quiet)s)"
+        " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.task_name = ANY(%(tasks)s)"
+        "   AND j.args->>'thread_id' = t.id::text AND (j.status = 'doing' OR (j.status = 'todo'"
+        "   AND (j.scheduled_at IS NULL OR j.scheduled_at < now() + make_interval(secs => %(quiet)s)))))",
+        {"active": Status.active.value, "slot": WaitKind.send_slot.value, "quiet": QUIET_SECONDS,
+         "tasks": [RUN_THREAD, RESUME_THREAD]})
+    return [row["id"] for row in await cur.fetchall()]

@@ -1,0 +1,88 @@
+"""The sweep brings back what a dead worker left: stalled jobs, active threads with no job, overdue timers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from agent.assistants import service as assistants
+from agent.assistants.models import AssistantFields
+from agent.config import Settings
+from agent.threads import lifecycle
+from agent.threads import service as threads
+from agent.threads.lifecycle import WaitKind
+from agent.threads.models import ThreadCreate
+from runtime import recovery
+from runtime.defer import RESUME_THREAD, RUN_THREAD
+from runtime.services import Services
+from runtime.startup import open_services
+from tests.support import PERSONA, query
+
+
+@pytest.fixture
+def settings(database_url: str, model, tmp_path: Path) -> Settings:
+    fake, _ = model
+    return Settings(DATABASE_URL=database_url, OPENAI_API_KEY="k", OPENAI_BASE_URL=fake.base_url,
+                    EA_LLM_MAX_RETRIES=0, EA_DATA_DIR=tmp_path)
+
+
+async def _thread(svc: Services, email: str) -> UUID:
+    async with svc.pool.connection() as conn:
+        persona = await assistants.create(conn, user_id=svc.local_user_id, fields=AssistantFields(**PERSONA))
+        row = await threads.create(conn, user_id=svc.local_user_id, transport="sandbox",
+                                   data=ThreadCreate(assistant_id=persona.id, recipient_email=email))
+    return row["id"]
+
+
+def _jobs(database_url: str, thread_id: UUID) -> list[dict]:
+    return query(database_url, "SELECT task_name, status, args FROM procrastinate_jobs"
+                 " WHERE args->>'thread_id' = %s ORDER BY id", (str(thread_id),))
+
+
+async def test_a_job_whose_worker_died_is_retried(settings: Settings, database_url: str) -> None:
+    async with open_services(settings) as svc:
+        tid = await _thread(svc, "bob@example.com")
+        [worker] = query(database_url, "INSERT INTO procrastinate_workers (last_heartbeat) VALUES"
+                         " (now() - interval '5 minutes') RETURNING id")
+        query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id)"
+              " VALUES ('default', %s, %s, 'doing', %s)", (RUN_THREAD, f'{{"thread_id": "{tid}"}}', worker["id"]))
+        alive = query(database_url, "INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id")[0]["id"]
+        query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id)"
+              " VALUES ('default', %s, %s, 'doing', %s)", (RUN_THREAD, '{"thread_id": "x"}', alive))
+        found = await recovery.recover(svc)
+    assert found.stalled_jobs == 1
+    assert [j["status"] for j in _jobs(database_url, tid)] == ["todo"]
+    assert query(database_url, "SELECT status FROM procrastinate_jobs WHERE args->>'thread_id' = 'x'")[0][
+        "status"] == "doing", "a job of a live worker is left alone"
+
+
+async def test_an_active_thread_with_no_job_is_resumed_and_a_busy_one_is_not(settings: Settings,
+                                                                          database_url: str) -> None:
+    async with open_services(settings) as svc:
+        orphan = await _thread(svc, "orphan@example.com")
+        busy = await _thread(svc, "busy@example.com")
+        fresh = await _thread(svc, "fresh@example.com")
+        query(database_url, "UPDATE threads SET updated_at = now() - interval '10 minutes' WHERE id <> %s", (fresh,))
+        query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)"
+              " VALUES ('default', %s, %s, 'todo')", (RESUME_THREAD, f'{{"thread_id": "{busy}", "event": {{}}}}'))
+        found = await recovery.recover(svc)
+        again = await recovery.recover(svc)
+    assert found.orphaned_threads == 1
+    [job] = _jobs(database_url, orphan)
+    assert job["task_name"] == RESUME_THREAD and job["args"]["event"]["type"] == "retry"
+    assert len(_jobs(database_url, busy)) == 1 and _jobs(database_url, fresh) == []
+    assert again.orphaned_threads == 0, "the queued resume counts as a job"
+
+
+async def test_an_overdue_follow_up_is_queued_again(settings: Settings, database_url: str) -> None:
+    async with open_services(settings) as svc:
+        quiet = await _thread(svc, "quiet@example.com")
+        async with svc.pool.connection() as conn:
+            await lifecycle.enter_wait(conn, thread_id=quiet, wait_id="reply-1", kind=WaitKind.reply,
+                                       follow_up_due_at=svc.clock().replace(year=2020))
+        found = await recovery.recover(svc)
+    assert found.overdue_timers == 1
+    [job] = _jobs(database_url, quiet)
+    assert job["args"]["event"] == {"type": "followup_due", "wait_id": "reply-1", "source": "sweep"}
