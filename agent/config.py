@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=2, le=100, validation_alias="EA_DB_POOL_SIZE")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
+    session_idle_minutes: int = Field(default=7 * 24 * 60, ge=1, validation_alias="EA_SESSION_IDLE_MINUTES")
+    session_max_hours: int = Field(default=14 * 24, ge=1, validation_alias="EA_SESSION_MAX_HOURS")
     check_deliverability: bool = Field(default=True, validation_alias="EA_CHECK_DELIVERABILITY")
     dns_servers: str = Field(default="", validation_alias="EA_DNS_SERVERS")
     dns_timeout_seconds: float = Field(default=2.0, gt=0, le=30, validation_alias="EA_DNS_TIMEOUT_SECONDS")

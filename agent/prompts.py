@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,40 @@ def _environment() -> jinja2.Environment:
     )
 
 
+DELIMITER = re.compile(r"<\s*/?\s*untrusted")  # matched on the folded text, see _folded
+INERT = "\u2039"  # ‹ : what a delimiter's "<" becomes; NFKC leaves it alone, so it never folds back to "<"
+
+
+def _folded(text: str) -> tuple[str, list[int]]:
+    """The text as compared (NFKC, case-folded, invisible format characters dropped) and, for each of its
+    characters, the index of the original character it came from."""
+    folded: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cf":  # zero-width spaces, joiners, bidi marks: invisible to a reader
+            continue
+        piece = unicodedata.normalize("NFKC", char).casefold()
+        folded.append(piece)
+        origin.extend([index] * len(piece))
+    return "".join(folded), origin
+
+
 def untrusted(text: str) -> str:
-    """Inbound text as inert data: our delimiters inside it are neutralised."""
-    return text.replace("<untrusted", "‹untrusted").replace("</untrusted", "‹/untrusted")
+    """Inbound text as inert data: anything that reads as our <untrusted…> delimiters is neutralised.
+
+    The comparison is case-insensitive and sees through Unicode look-alikes (full-width ＜, compatibility
+    letters) and spaces or invisible characters inside the tag; the "<" of each match becomes "‹".
+    """
+    folded, origin = _folded(text)
+    starts = {origin[m.start()] for m in DELIMITER.finditer(folded)}
+    if not starts:
+        return text
+    return "".join(INERT if i in starts else c for i, c in enumerate(text))
+
+
+def delimiters_in(text: str) -> int:
+    """How many <untrusted…> delimiters the text holds, by the comparison untrusted() uses."""
+    return len(DELIMITER.findall(_folded(text)[0]))
 
 
 def render(name: str, **context: Any) -> tuple[str, str]:

@@ -13,15 +13,12 @@ from fastapi_offline import FastAPIOffline
 from starlette.middleware.sessions import SessionMiddleware
 
 from agent.config import Settings
-from runtime.google.pubsub import MailListeners
 from agent.keyring import load_keyring
+from runtime.google.pubsub import MailListeners
 from runtime.startup import open_services
 from runtime.worker import run as worker_run
-from server import clients, errors, metrics, security
+from server import api, auth, clients, errors, metrics, pages, security
 from server.logging_context import RequestContext
-from server.routes import assistants, auth, edits, health, pages, threads, webhooks
-from server.routes import settings as settings_routes
-from server.routes import suppressions, unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +58,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.keyring = keyring = load_keyring(settings)
     app.add_middleware(RequestContext)  # inside the session: sees the signed-in user
     app.add_middleware(SessionMiddleware, secret_key=keyring.session_secret, session_cookie="ea_session",
-                       same_site="lax", https_only=settings.base_url.startswith("https://"), max_age=14 * 24 * 3600)
+                       same_site="lax", https_only=settings.base_url.startswith("https://"),
+                       max_age=settings.session_max_hours * 3600)  # the server-side session row decides, see deps
     errors.install(app)
     security.install(app, settings)
     clients.install(app, settings)
-    app.include_router(health.router)
+    api.install(app)
     app.include_router(metrics.router)
-    app.include_router(assistants.router)
-    app.include_router(edits.router)
-    app.include_router(threads.router)
-    app.include_router(settings_routes.router)
     app.include_router(auth.router)
-    app.include_router(webhooks.router)
-    app.include_router(suppressions.router)
-    app.include_router(unsubscribe.router)
     pages.install(app)
     return app

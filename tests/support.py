@@ -188,7 +188,10 @@ class GoogleWorld:
         return proc
 
     def sign_in(self, server: ServerProcess, email: str, client: httpx.Client | None = None) -> httpx.Client:
-        """Sign in like a browser (follow /login → Google → /auth/callback); returns the client holding the cookie."""
+        """Sign in like a browser (follow /login → Google → /auth/callback); returns the client holding the cookie.
+
+        The client then sends our Origin, as a browser does from our pages (tests/test_csrf.py drops it).
+        """
         client = client or httpx.Client(base_url=server.url, timeout=15)
         self.oidc.next_login(email)
         start = client.get("/login")
@@ -197,6 +200,7 @@ class GoogleWorld:
         assert consent.status_code == 302, consent.text
         back = client.get(consent.headers["location"])
         assert back.status_code == 303, back.text
+        client.headers["Origin"] = server.url  # as a browser on our pages: API writes need a same-origin proof
         return client
 
     def push(self, server: ServerProcess, email: str, history_id: int | None = None,

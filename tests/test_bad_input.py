@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -96,3 +97,63 @@ def test_bulk_skips_duplicates_and_suppressed(server: ServerProcess, persona: di
     assert "suppression list" in body["skipped"][1]["reason"]
     thread = server.thread(body["created"][0])
     assert thread["recipient_name"] == "Ann" and "role: CTO" in thread["context"]
+
+
+def test_control_characters_and_zoned_times_are_refused_with_a_message(server: ServerProcess, persona: dict,
+                                                                       database_url: str) -> None:
+    aid, nobody = persona["id"], str(uuid.uuid4())
+    before = query(database_url, COUNT_SQL)[0]
+    surrogate = b'{"name": "\\ud800", "sender_name": "A", "offer": "o", "goal": "g"}'
+    cases = [
+        ("POST", "/api/assistants", 422, "control characters", {"json": {**PERSONA, "name": "Beta\x00"}}),
+        ("POST", "/api/assistants", 422, "control characters", {"json": {**PERSONA, "offer": "ring\x07"}}),
+        ("POST", "/api/assistants", 422, "single line", {"json": {**PERSONA, "sender_name": "Anna\r\nBcc: x@y.z"}}),
+        ("POST", "/api/assistants", 422, "valid string",
+         {"content": surrogate, "headers": {"content-type": "application/json"}}),
+        ("POST", "/api/assistants", 422, "time zone", {"json": {**PERSONA, "send_start": "00:00:00Z"}}),
+        ("POST", "/api/assistants", 422, "send_end", {"json": {**PERSONA, "send_end": "17:00:00+02:00"}}),
+        ("PATCH", f"/api/assistants/{aid}", 422, "time zone", {"json": {"send_start": "08:00Z"}}),
+        ("PATCH", f"/api/assistants/{aid}", 422, "control characters", {"json": {"knowledge": "a\x00b"}}),
+        ("GET", "/api/threads?q=%00", 422, "control characters", {}),
+        ("GET", "/api/threads?q=a%0Ab", 422, "single line", {}),
+        ("GET", "/api/threads?cursor=%00", 422, "control characters", {}),
+        ("POST", "/api/threads", 422, "recipient_name",
+         {"json": {"assistant_id": aid, "recipient_email": "ok@example.com", "recipient_name": "Bo\x00b"}}),
+        ("POST", "/api/threads", 422, "control characters",
+         {"json": {"assistant_id": aid, "recipient_email": "ok@example.com", "context": "\x1b[31m"}}),
+        ("POST", "/api/threads/bulk", 422, "recipients",
+         {"json": {"assistant_id": aid, "recipients": [{"email": "a@example.com", "name": "\x00"}]}}),
+        ("POST", "/api/threads/bulk", 422, "nothing was created",
+         {"json": {"assistant_id": aid, "recipients": [{"email": "a@example.com", "role": "CTO\x00"}]}}),
+        ("POST", f"/api/threads/{nobody}/sandbox-reply", 422, "single line",
+         {"json": {"text": "hi", "headers": {"X-Test": "a\r\nBcc: eve@example.org"}}}),
+        ("POST", f"/api/threads/{nobody}/sandbox-reply", 422, "header name",
+         {"json": {"text": "hi", "headers": {"Bad Name:": "x"}}}),
+        ("POST", f"/api/threads/{nobody}/sandbox-reply", 422, "control characters", {"json": {"text": "hi\x00"}}),
+        ("POST", f"/api/threads/{nobody}/sandbox-reply", 422, "single line",
+         {"json": {"text": "hi", "subject": "Re\nBcc: x"}}),
+        ("POST", f"/api/threads/{nobody}/regenerate", 422, "control characters", {"json": {"feedback": "\x00"}}),
+        ("POST", f"/api/threads/{nobody}/approve", 422, "control characters", {"json": {"wait_id": "w\x00"}}),
+        ("POST", f"/api/threads/{nobody}/reply", 422, "control characters", {"json": {"text": "\x08"}}),
+        ("DELETE", "/api/suppressions/a%00b@example.com", 422, "control characters", {}),
+        ("POST", "/api/suppressions", 422, "control characters",
+         {"json": {"email": "a@example.com", "reason": "\x00"}}),
+        ("POST", "/api/suppressions/import", 422, "control characters",
+         {"data": {"reason": "x\x00"}, "files": {"file": ("l.csv", b"email\na@example.com\n", "text/csv")}}),
+    ]
+    for method, path, status, needle, kw in cases:
+        _bad(server, method, path, status, needle, **kw)
+    assert query(database_url, COUNT_SQL)[0] == before, "a failed request left rows or jobs behind"
+    assert query(database_url, "SELECT count(*) AS n FROM suppressions")[0]["n"] == 0
+
+
+def test_pages_drop_control_characters_instead_of_failing(server: ServerProcess, persona: dict) -> None:
+    c = server.client
+    r = c.get("/threads", params={"q": "bob\x00\x1b"})
+    assert r.status_code == 200 and 'value="bob"' in r.text
+    token = re.search(r'name="csrf-token" content="([^"]+)"', r.text).group(1)
+    r = c.post("/settings/suppressions/remove", data={"csrf_token": token, "email": "a\x00@example.com"})
+    assert r.status_code == 303
+    r = c.post("/settings/suppressions", data={"csrf_token": token, "email": "b\x00@example.com", "reason": "\x07"})
+    assert r.status_code == 303
+    assert [s["email"] for s in c.get("/api/suppressions").json()] == ["b@example.com"]

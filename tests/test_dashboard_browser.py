@@ -255,10 +255,13 @@ def test_google_sign_in_shows_only_your_data(browser, google, google_server: Ser
 
     alice, page = signed_in(ALICE)
     shot(page, "home-google")
-    r = page.request.post("/api/assistants", data={**PERSONA, "name": "Alice's persona"})
+    # The API takes the page's CSRF token (a bare session cookie cannot write: tests/test_csrf.py).
+    token = {"X-CSRF-Token": page.locator('meta[name="csrf-token"]').get_attribute("content")}
+    r = page.request.post("/api/assistants", data={**PERSONA, "name": "Alice's persona"}, headers=token)
     assert r.status == 201, r.text()
     persona = r.json()
-    r = page.request.post("/api/threads", data={"assistant_id": persona["id"], "recipient_email": "zed@example.com"})
+    r = page.request.post("/api/threads", data={"assistant_id": persona["id"], "recipient_email": "zed@example.com"},
+                          headers=token)
     assert r.status == 201, r.text()
     thread_id = r.json()["id"]
     page.goto(f"/threads/{thread_id}")

@@ -160,7 +160,8 @@ def test_disconnect_stops_the_watch_revokes_and_parks(google: GoogleWorld, googl
     assert google.gmail.watch_state(ALICE) is None, "users.stop was called"
     assert google.oidc.revoked, "the refresh token was revoked at Google"
     assert query(database_url, "SELECT grant_enc FROM mailboxes")[0]["grant_enc"] is None
-    t = alice.get(f"/api/threads/{tid}").json()
+    assert alice.get(f"/api/threads/{tid}").status_code == 401, "disconnecting Gmail also ends the session"
+    [t] = query(database_url, "SELECT status, park_reason FROM threads WHERE id = %s", (tid,))
     assert t["status"] == "paused" and t["park_reason"].startswith("Gmail disconnected")
     assert google.push(google_server, ALICE).json()["status"] == "disconnected"
 

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+from agent.text import NoControls, SingleLine
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SingleLine]
+Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoControls]
 
 
 def _zone(name: str) -> str:
@@ -28,10 +30,17 @@ def _weekdays(days: list[int]) -> list[int]:
     return sorted(set(days))
 
 
-TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_zone)]
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("give a time of day without a time zone, e.g. 09:00; the window follows the timezone field")
+    return value
+
+
+TimeZone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), SingleLine, AfterValidator(_zone)]
 Weekdays = Annotated[list[int], AfterValidator(_weekdays)]
-Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-RequiredLong = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+Required = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
+RequiredLong = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000), NoControls]
+TimeOfDay = Annotated[time, AfterValidator(_local)]
 
 
 class Autonomy(StrEnum):
@@ -72,8 +81,8 @@ class AssistantFields(BaseModel):
     follow_up_days: int = Field(3, ge=1, le=90, description="Days of silence before each follow-up.")
     max_replies: int = Field(5, ge=0, le=50, description="Assistant replies in a thread before handing over.")
     send_days: Weekdays = Field([1, 2, 3, 4, 5], description="Days emails may go out (1 = Monday … 7 = Sunday).")
-    send_start: time = Field(time(9), description="Start of the sending window, in the time zone below.")
-    send_end: time = Field(time(17), description="End of the sending window (00:00 means midnight).")
+    send_start: TimeOfDay = Field(time(9), description="Start of the sending window, in the time zone below.")
+    send_end: TimeOfDay = Field(time(17), description="End of the sending window (00:00 means midnight).")
     timezone: TimeZone = Field("UTC", description="Time zone of the window (the recipient's is used when known).")
     stop_company_on_decline: bool = Field(
         False, description="When one person at a company declines or opts out, stop the other open threads there."
@@ -110,8 +119,8 @@ class AssistantUpdate(BaseModel):
     follow_up_days: int | None = Field(None, ge=1, le=90)
     max_replies: int | None = Field(None, ge=0, le=50)
     send_days: Weekdays | None = None
-    send_start: time | None = None
-    send_end: time | None = None
+    send_start: TimeOfDay | None = None
+    send_end: TimeOfDay | None = None
     timezone: TimeZone | None = None
     stop_company_on_decline: bool | None = None
 

@@ -11,12 +11,17 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from agent.assistants.models import TimeZone
+from agent.text import HeaderName, NoControls, SingleLine
 from agent.threads.lifecycle import Status
 
 __all__ = ["Status"]  # the API's status type is the lifecycle's
 
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SingleLine]
+Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoControls]
+WaitId = Annotated[str, StringConstraints(max_length=200), SingleLine]
+Subject = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), SingleLine]
+HeaderValue = Annotated[str, StringConstraints(max_length=500), SingleLine]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000), NoControls]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +155,9 @@ class DraftEdit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wait_id: str | None = Field(None, description="The draft's wait id; an approval of an older draft is ignored.")
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] | None = None
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)] | None = None
+    wait_id: WaitId | None = Field(None, description="The draft's wait id; an approval of an older draft is ignored.")
+    subject: Subject | None = None
+    text: Body | None = None
 
 
 class Feedback(BaseModel):
@@ -160,8 +165,8 @@ class Feedback(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wait_id: str | None = None
-    feedback: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    wait_id: WaitId | None = None
+    feedback: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), NoControls]
 
 
 class WaitRef(BaseModel):
@@ -169,7 +174,7 @@ class WaitRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    wait_id: str | None = None
+    wait_id: WaitId | None = None
 
 
 class HumanReply(BaseModel):
@@ -177,7 +182,7 @@ class HumanReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+    text: Body
 
 
 class SandboxReply(BaseModel):
@@ -185,8 +190,8 @@ class SandboxReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
-    headers: dict[Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=500)]] = Field(
+    text: Body
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), SingleLine] | None = None
+    headers: dict[HeaderName, HeaderValue] = Field(
         default_factory=dict, max_length=20, description="Extra headers, e.g. Auto-Submitted, to rehearse automated mail."
     )

@@ -17,9 +17,11 @@ from pydantic import ValidationError
 
 from agent.errors import AppError
 from agent.google import mailboxes
-from runtime.services import Services
+from agent.text import without_controls
 from agent.users import service as users
+from runtime.services import Services
 from server import csrf, i18n
+from server.deps import SignInRequired
 from server.i18n import gettext as _
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -49,10 +51,6 @@ def templates() -> Jinja2Templates:
     return _templates
 
 
-class SignInRequired(Exception):
-    """No signed-in user: the page redirects to the sign-in page."""
-
-
 class PageRoute(APIRoute):
     """A dashboard route: picks the language, and turns errors into pages instead of JSON."""
 
@@ -76,25 +74,9 @@ class PageRoute(APIRoute):
         return page_handler
 
 
-def services(request: Request) -> Services:
-    """The services opened at startup."""
-    return request.app.state.services
-
-
-def user_id(request: Request) -> UUID:
-    """The signed-in user (the local user in local mode); SignInRequired otherwise."""
-    svc = services(request)
-    if svc.local_user_id is not None:
-        return svc.local_user_id
-    raw = request.session.get("user_id")
-    if not raw:
-        raise SignInRequired()
-    return UUID(str(raw))
-
-
-async def mailbox(request: Request, uid: UUID, email: str) -> dict[str, Any]:
+async def mailbox(svc: Services, uid: UUID, email: str) -> dict[str, Any]:
     """The mailbox the assistant writes from and its state: connected, sandbox or disconnected (with why)."""
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         row = await mailboxes.for_user(conn, user_id=uid)
     if row is None:
         return {"address": email, "state": "sandbox", "reason": None}
@@ -103,9 +85,10 @@ async def mailbox(request: Request, uid: UUID, email: str) -> dict[str, Any]:
 
 
 def form_text(form: Any, name: str, limit: int = 100_000) -> str:
-    """A form field as text: browsers send CRLF line breaks; we store LF."""
+    """A form field as text: browsers send CRLF line breaks, we store LF; control characters are dropped
+    (agent/text.py's rule)."""
     value = form.get(name, "")
-    return (value if isinstance(value, str) else "").replace("\r\n", "\n")[:limit]
+    return without_controls((value if isinstance(value, str) else "").replace("\r\n", "\n"))[:limit]
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -142,13 +125,18 @@ def _error_text(err: dict[str, Any]) -> str:
 
 
 async def page_context(request: Request) -> dict[str, Any]:
-    """Sidebar and layout data: user, mailbox, language, CSRF token, flash messages."""
-    svc = services(request)
-    uid = user_id(request)
+    """Sidebar and layout data: user, mailbox, language, CSRF token, flash messages.
+
+    The page's PageUserDep has put the signed-in user on request.state; a page without it has no layout.
+    """
+    svc: Services = request.app.state.services
+    uid: UUID | None = getattr(request.state, "user_id", None) or svc.local_user_id
+    if uid is None:
+        raise SignInRequired()
     async with svc.pool.connection() as conn:
         user = await users.get(conn, user_id=uid)
     return {
-        "user": user, "mailbox": await mailbox(request, uid, user["email"]), "local_mode": svc.settings.local_mode,
+        "user": user, "mailbox": await mailbox(svc, uid, user["email"]), "local_mode": svc.settings.local_mode,
         "model_configured": svc.llm.configured, "csrf_token": csrf.token(request), "lang": i18n.current(),
         "languages": i18n.LANGUAGES, "flashes": request.session.pop("flash", []), "path": request.url.path,
     }

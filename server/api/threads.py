@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -10,12 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import Conflict, InvalidInput
 from agent.events import service as events
-from agent.threads import bulk, messages
-from runtime import actions
+from agent.text import Line, Text
+from agent.threads import bulk, messages, service
+from agent.threads.models import Status, Thread, ThreadCreate, ThreadDetail, ThreadPage
 from runtime.start import start_thread as _start
-from agent.threads import service
-from agent.threads.models import (DraftEdit, Feedback, HumanReply, SandboxReply, Status, Thread, ThreadCreate,
-                                  ThreadDetail, ThreadPage, WaitRef)
+from server.actions import ACTIONS, Action
 from server.deps import ConnDep, ServicesDep, UserIdDep
 
 router = APIRouter(prefix="/api/threads", tags=["threads"])
@@ -32,10 +32,10 @@ class BulkRecipient(BaseModel):
     """One recipient of a bulk start."""
 
     model_config = ConfigDict(extra="allow")
-    email: str = Field(max_length=254)
-    name: str = ""
-    company: str = ""
-    context: str = ""
+    email: Line = Field(max_length=254)
+    name: Line = ""
+    company: Line = ""
+    context: Text = ""
 
 
 class BulkCreate(BaseModel):
@@ -95,8 +95,8 @@ async def create_threads_csv(
 @router.get("")
 async def list_threads(
     conn: ConnDep, user_id: UserIdDep, status_: Annotated[Status | None, Query(alias="status")] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None, assistant_id: UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[Line | None, Query(max_length=200)] = None, assistant_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Annotated[Line | None, Query(max_length=200)] = None,
 ) -> ThreadPage:
     """Threads, newest first, filtered by status, recipient or persona; follow next_cursor for more."""
     rows, next_cursor = await service.list_page(conn, user_id=user_id, status=status_, search=q,
@@ -117,53 +117,27 @@ def _accepted(thread_id: UUID, done: bool = False) -> Accepted:
     return Accepted(status="done" if done else "queued", thread_id=thread_id)
 
 
-@router.post("/{thread_id}/approve", status_code=202)
-async def approve(thread_id: UUID, svc: ServicesDep, user_id: UserIdDep, body: DraftEdit | None = None) -> Accepted:
-    """Approve the pending draft; send subject/text to approve your edited version."""
-    await actions.approve(svc, user_id=user_id, thread_id=thread_id, body=body or DraftEdit())
-    return _accepted(thread_id)
+def _action_route(action: Action) -> None:
+    """POST /api/threads/{id}/<action>, its body model from the shared action table."""
+
+    async def endpoint(thread_id: UUID, svc: ServicesDep, user_id: UserIdDep, body: Any = None) -> Accepted:
+        await action.run(svc, user_id=user_id, thread_id=thread_id, body=body)
+        return _accepted(thread_id, action.done)
+
+    params = [inspect.Parameter("thread_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=UUID),
+              inspect.Parameter("svc", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ServicesDep),
+              inspect.Parameter("user_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=UserIdDep)]
+    if action.body is not None:
+        required = action.body_required
+        params.append(inspect.Parameter("body", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        annotation=action.body if required else action.body | None,
+                                        default=inspect.Parameter.empty if required else None))
+    endpoint.__signature__ = inspect.Signature(params, return_annotation=Accepted)  # type: ignore[attr-defined]
+    endpoint.__name__ = endpoint.__qualname__ = action.endpoint
+    endpoint.__doc__ = action.doc
+    router.add_api_route(f"/{{thread_id}}/{action.name}", endpoint, methods=["POST"], status_code=202,
+                         name=action.endpoint, response_model=Accepted)
 
 
-@router.post("/{thread_id}/reject", status_code=202)
-async def reject(thread_id: UUID, svc: ServicesDep, user_id: UserIdDep, body: WaitRef | None = None) -> Accepted:
-    """Reject the pending draft: nothing is sent and the thread comes to you."""
-    await actions.reject(svc, user_id=user_id, thread_id=thread_id, body=body or WaitRef())
-    return _accepted(thread_id)
-
-
-@router.post("/{thread_id}/regenerate", status_code=202)
-async def regenerate(thread_id: UUID, body: Feedback, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
-    """Draft again, following your feedback."""
-    await actions.regenerate(svc, user_id=user_id, thread_id=thread_id, body=body)
-    return _accepted(thread_id)
-
-
-@router.post("/{thread_id}/reply", status_code=202)
-async def human_reply(thread_id: UUID, body: HumanReply, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
-    """Send a reply you wrote (after taking over)."""
-    await actions.human_reply(svc, user_id=user_id, thread_id=thread_id, body=body)
-    return _accepted(thread_id)
-
-
-@router.post("/{thread_id}/sandbox-reply", status_code=202)
-async def sandbox_reply(thread_id: UUID, body: SandboxReply, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
-    """Sandbox only: reply as the recipient; the reply takes the same path as real mail."""
-    await actions.sandbox_reply(svc, user_id=user_id, thread_id=thread_id, body=body)
-    return _accepted(thread_id)
-
-
-def _simple_action(name: str, func: Any, done: bool, doc: str) -> None:
-    async def endpoint(thread_id: UUID, svc: ServicesDep, user_id: UserIdDep) -> Accepted:
-        await func(svc, user_id=user_id, thread_id=thread_id)
-        return _accepted(thread_id, done)
-
-    endpoint.__doc__ = doc
-    router.add_api_route(f"/{{thread_id}}/{name}", endpoint, methods=["POST"], status_code=202, name=name,
-                         response_model=Accepted)
-
-
-_simple_action("pause", actions.pause, True, "Hold the thread; replies are kept, nothing is sent.")
-_simple_action("resume", actions.resume, False, "Continue a paused or parked thread.")
-_simple_action("takeover", actions.takeover, False, "Take the conversation over yourself.")
-_simple_action("handback", actions.handback, False, "Give the conversation back to the assistant.")
-_simple_action("stop", actions.stop, True, "Close the thread for good.")
+for _action in ACTIONS.values():
+    _action_route(_action)

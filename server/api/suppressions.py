@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from agent.errors import InvalidInput, NotFound
 from agent.suppressions import service
+from agent.text import Line, SingleLine
 from server.deps import ConnDep, ServicesDep, UserIdDep
 
 router = APIRouter(prefix="/api/suppressions", tags=["suppressions"])
 MAX_CSV_BYTES = 5_000_000
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine]
 
 
 class Suppression(BaseModel):
@@ -76,7 +77,7 @@ async def add_suppression(body: SuppressionCreate, response: Response, svc: Serv
 
 
 @router.delete("/{email}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_suppression(email: Annotated[str, Path(max_length=254)], svc: ServicesDep,
+async def remove_suppression(email: Annotated[Line, Path(max_length=254)], svc: ServicesDep,
                              user_id: UserIdDep) -> Response:
     """Allow emailing the address again (closed threads stay closed)."""
     async with svc.pool.connection() as conn:
@@ -89,7 +90,7 @@ async def remove_suppression(email: Annotated[str, Path(max_length=254)], svc: S
 @router.post("/import")
 async def import_suppressions(
     svc: ServicesDep, user_id: UserIdDep, file: Annotated[UploadFile, File(description="CSV with an email column")],
-    reason: Annotated[str, Form(max_length=200)] = "imported",
+    reason: Annotated[Line, Form(max_length=200)] = "imported",
 ) -> ImportResult:
     """Suppress every address of a CSV file; rows that are not email addresses are reported, the rest are added."""
     data = await file.read(MAX_CSV_BYTES + 1)

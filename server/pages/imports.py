@@ -16,13 +16,14 @@ from agent.assistants import service as assistants
 from agent.errors import AppError, Conflict, InvalidInput, NotFound
 from agent.imports.deliverability import Reason
 from agent.imports.tabular import Table, read_table
-from runtime.services import Services
 from agent.threads import bulk
 from agent.threads.models import ThreadCreate
+from runtime.services import Services
 from runtime.start import start_thread
 from server import csrf
+from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
-from server.routes.pages_common import PageRoute, back, flash, partial, render, services, user_id
+from server.pages.common import PageRoute, back, flash, partial, render
 
 router = APIRouter(prefix="/threads/import", route_class=PageRoute, include_in_schema=False)
 MAX_BYTES = 5_000_000
@@ -55,16 +56,15 @@ def _jobs(request: Request) -> dict[str, ImportJob]:
     return jobs
 
 
-async def _personas(request: Request, uid: UUID) -> list[Any]:
-    async with services(request).pool.connection() as conn:
+async def _personas(svc: Services, uid: UUID) -> list[Any]:
+    async with svc.pool.connection() as conn:
         return await assistants.list_for_user(conn, user_id=uid)
 
 
 @router.get("")
-async def upload_form(request: Request, assistant: str = "") -> Response:
+async def upload_form(request: Request, svc: ServicesDep, uid: PageUserDep, assistant: str = "") -> Response:
     """Choose the assistant and the CSV file."""
-    uid = user_id(request)
-    return await render(request, "import_upload.html", personas=await _personas(request, uid),
+    return await render(request, "import_upload.html", personas=await _personas(svc, uid),
                         values={"assistant_id": assistant}, errors={})
 
 
@@ -91,7 +91,7 @@ def _dns_reason(reason: Reason | None) -> str:
         reason or Reason.DNS_FAILED, _("The domain cannot receive email."))
 
 
-async def _check(request: Request, uid: UUID, form: FormData, table: Table, source: dict[str, str]) -> dict[str, Any]:
+async def _check(svc: Services, uid: UUID, form: FormData, table: Table, source: dict[str, str]) -> dict[str, Any]:
     """Parse with the chosen mapping, validate every row and find the ones that will be skipped."""
     headers = table.header
     guessed = bulk.guess_mapping(headers)
@@ -104,11 +104,11 @@ async def _check(request: Request, uid: UUID, form: FormData, table: Table, sour
         raise InvalidInput(_("Choose an assistant.")) from exc
     rows = bulk.rows_with_mapping(table, mapping)
     valid, invalid = bulk.to_thread_creates(assistant_id, rows)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         persona = await assistants.get(conn, user_id=uid, assistant_id=assistant_id)
         ready, skipped = await bulk.screen(conn, user_id=uid, valid=valid)
     invalid = [{**e, "error": _friendly(e["error"])} for e in invalid]
-    ready, refused, unchecked = await bulk.check_domains(ready, settings=services(request).settings)
+    ready, refused, unchecked = await bulk.check_domains(ready, settings=svc.settings)
     invalid += [{**r, "error": _dns_reason(r["reason"])} for r in refused]
     problems = {e["row"]: e for e in invalid} | {s["row"]: s for s in skipped}
     return {"headers": headers, "mapping": mapping, "rows": rows[:PREVIEW_ROWS], "total": len(rows),
@@ -126,15 +126,15 @@ def _friendly(error: str) -> str:
     return f"{labels.get(field, field)}: {message.strip()}"
 
 
-async def _upload_error(request: Request, uid: UUID, form: FormData, errors: dict[str, str]) -> Response:
-    return await render(request, "import_upload.html", status_code=422, personas=await _personas(request, uid),
+async def _upload_error(request: Request, svc: Services, uid: UUID, form: FormData,
+                        errors: dict[str, str]) -> Response:
+    return await render(request, "import_upload.html", status_code=422, personas=await _personas(svc, uid),
                         values={"assistant_id": str(form.get("assistant_id", ""))}, errors=errors)
 
 
 @router.post("")
-async def preview(request: Request) -> Response:
+async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Read the upload and show the column mapping and every row's check; nothing is created yet."""
-    uid = user_id(request)
     form = await csrf.checked_form(request)
     upload = form.get("file")
     errors: dict[str, str] = {}
@@ -144,26 +144,25 @@ async def preview(request: Request) -> Response:
         errors["assistant_id"] = _("Choose an assistant.")
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors["file"] = _("Choose a CSV or Excel (.xlsx) file.")
-        return await _upload_error(request, uid, form, errors)
+        return await _upload_error(request, svc, uid, form, errors)
     data = await upload.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         errors["file"] = _("The file is larger than 5 MB. Split it into smaller files.")
     if errors:
-        return await _upload_error(request, uid, form, errors)
+        return await _upload_error(request, svc, uid, form, errors)
     try:
         table = await asyncio.to_thread(read_table, data, filename=upload.filename, max_rows=bulk.MAX_ROWS)
-        checked = await _check(request, uid, form, table, _source(table))
+        checked = await _check(svc, uid, form, table, _source(table))
     except InvalidInput as exc:
-        return await _upload_error(request, uid, form, {"file": exc.message})
+        return await _upload_error(request, svc, uid, form, {"file": exc.message})
     return await render(request, "import_preview.html", **checked)
 
 
 @router.post("/check")
-async def recheck(request: Request) -> Response:
+async def recheck(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """The row checks again after the column mapping changed (an htmx fragment, or the whole page)."""
-    uid = user_id(request)
     form = await csrf.checked_form(request)
-    checked = await _check(request, uid, form, *await _carried(form))
+    checked = await _check(svc, uid, form, *await _carried(form))
     if request.headers.get("hx-request"):
         return partial(request, "partials/import_check.html", **checked)
     return await render(request, "import_preview.html", **checked)
@@ -188,26 +187,24 @@ async def _run(svc: Services, job: ImportJob, ready: list[tuple[int, ThreadCreat
 
 
 @router.post("/start")
-async def start(request: Request) -> Response:
+async def start(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Start the rows that passed the checks, in the background; the page shows the progress."""
-    uid = user_id(request)
     form = await csrf.checked_form(request)
-    checked = await _check(request, uid, form, *await _carried(form))
+    checked = await _check(svc, uid, form, *await _carried(form))
     if not checked["ready"]:
         flash(request, _("No row can be started: fix the file and upload it again."), "bad")
         return back("/threads/import")
     job = ImportJob(id=secrets.token_urlsafe(12), user_id=uid, total=len(checked["ready"]))
     job.skipped = list(checked["skipped"])
     _jobs(request)[job.id] = job
-    job.task = asyncio.create_task(_run(services(request), job, checked["ready"]))
+    job.task = asyncio.create_task(_run(svc, job, checked["ready"]))
     return await render(request, "import_progress.html", job=job, invalid=checked["invalid"],
                         persona=checked["persona"])
 
 
 @router.get("/{job_id}")
-async def progress(request: Request, job_id: str) -> Response:
+async def progress(request: Request, job_id: str, uid: PageUserDep) -> Response:
     """The progress of an import (an htmx fragment polled every second)."""
-    uid = user_id(request)
     job = _jobs(request).get(job_id)
     if job is None or job.user_id != uid:
         raise NotFound(_("This import is over or ran on another server; its threads are in the thread list."))

@@ -1,9 +1,8 @@
-"""Sign in with Google (OpenID Connect + the Gmail grant), log out, and the mailbox connection."""
+"""Sign in with Google (OpenID Connect + the Gmail grant) and log out; the mailbox API is in server/api/mailbox.py."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -11,29 +10,16 @@ from authlib.integrations.starlette_client import OAuthError
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from joserfc.errors import JoseError
-from pydantic import BaseModel
 
 from agent.errors import NotFound
-from agent.google import mailboxes, oauth
+from agent.google import oauth
+from agent.users import sessions
 from runtime.google import connect
-from server.deps import ConnDep, ServicesDep, SettingsDep, UserIdDep
+from server.deps import SESSION_KEY, ServicesDep, SettingsDep, session_lifetimes
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["auth"])
 CALLBACK_PATH = "/auth/callback"
-
-
-class MailboxStatus(BaseModel):
-    """The user's mail connection, as the dashboard shows it."""
-
-    transport: str
-    connected: bool
-    email: str | None = None
-    reason: str | None = None
-    scopes: list[str] = []
-    granted_at: datetime | None = None
-    watch_expiration: datetime | None = None
-    synced_at: datetime | None = None
 
 
 def _google(request: Request) -> Any:
@@ -69,34 +55,19 @@ async def callback(request: Request, svc: ServicesDep) -> RedirectResponse:
     except httpx.HTTPError as exc:
         raise connect.SignInFailed("Sign-in failed: Google could not be reached. Try again at /login.") from exc
     user_id = await connect.complete_sign_in(svc, token=token)
+    async with svc.pool.connection() as conn:
+        session_id = await sessions.create(conn, user_id=user_id, max_age=session_lifetimes(svc.settings)[1])
     request.session.clear()  # nothing from before sign-in survives into the signed-in session
-    request.session["user_id"] = str(user_id)
+    request.session[SESSION_KEY] = session_id
     return RedirectResponse("/", status_code=303)
 
 
 @router.api_route("/logout", methods=["GET", "POST"], include_in_schema=False)
-async def logout(request: Request) -> RedirectResponse:
-    """End the session (Gmail stays connected for the assistant's work)."""
+async def logout(request: Request, svc: ServicesDep) -> RedirectResponse:
+    """End the session on the server, so a copied cookie is worthless (Gmail stays connected for the assistant)."""
+    session_id = request.session.get(SESSION_KEY)
+    if isinstance(session_id, str):
+        async with svc.pool.connection() as conn:
+            await sessions.end(conn, session_id=session_id)
     request.session.clear()
     return RedirectResponse("/", status_code=303)
-
-
-@router.get("/api/mailbox", tags=["mailbox"])
-async def mailbox_status(conn: ConnDep, user_id: UserIdDep, svc: ServicesDep) -> MailboxStatus:
-    """Which mailbox the assistant writes from, and whether it must be reconnected."""
-    row = await mailboxes.for_user(conn, user_id=user_id)
-    transport = await svc.transport_name_for(user_id)
-    if row is None:
-        reason = None if svc.settings.local_mode else "Gmail is not connected. Connect it at /login."
-        return MailboxStatus(transport=transport, connected=False, reason=reason)
-    return MailboxStatus(transport=transport, connected=row["status"] == "connected", email=row["email"],
-                         reason=row["disconnect_reason"], scopes=row["scopes"], granted_at=row["granted_at"],
-                         watch_expiration=row["watch_expiration"], synced_at=row["synced_at"])
-
-
-@router.post("/api/mailbox/disconnect", tags=["mailbox"])
-async def mailbox_disconnect(svc: ServicesDep, user_id: UserIdDep) -> MailboxStatus:
-    """Stop reading and sending from Gmail: the watch stops, the grant is revoked and forgotten, threads park."""
-    await connect.disconnect_user(svc, user_id=user_id)
-    async with svc.pool.connection() as conn:
-        return await mailbox_status(conn, user_id, svc)

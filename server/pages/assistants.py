@@ -16,9 +16,9 @@ from agent.assistants.models import AssistantFields, AssistantUpdate, Autonomy
 from agent.llm import ModelUnavailable
 from runtime.preview import SAMPLE_RECIPIENT, first_email
 from server import csrf
+from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
-from server.routes.pages_common import (N_, PageRoute, back, field_errors, flash, form_text, partial, render, services,
-                                       user_id)
+from server.pages.common import N_, PageRoute, back, field_errors, flash, form_text, partial, render
 
 router = APIRouter(prefix="/assistants", route_class=PageRoute, include_in_schema=False)
 
@@ -131,10 +131,9 @@ async def _form(request: Request, *, values: dict[str, Any], errors: dict[str, s
 
 
 @router.get("")
-async def index(request: Request, archived: bool = False) -> Response:
+async def index(request: Request, svc: ServicesDep, uid: PageUserDep, archived: bool = False) -> Response:
     """The user's assistants."""
-    uid = user_id(request)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         items = await service.list_for_user(conn, user_id=uid, include_archived=True)
         cur = await conn.execute("SELECT assistant_id, count(*) FILTER (WHERE status <> 'closed') AS open,"
                                  " count(*) AS total FROM threads WHERE user_id = %s GROUP BY assistant_id", (uid,))
@@ -146,40 +145,36 @@ async def index(request: Request, archived: bool = False) -> Response:
 
 
 @router.get("/new")
-async def new(request: Request) -> Response:
+async def new(request: Request, uid: PageUserDep) -> Response:
     """An empty persona form with sensible defaults."""
-    user_id(request)
     return await _form(request, values=defaults(), errors={})
 
 
 @router.post("/new")
-async def create(request: Request) -> Response:
+async def create(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Create the persona, or show the form again with the errors next to the fields."""
-    uid = user_id(request)
     values, fields, errors = parse(await csrf.checked_form(request))
     if fields is None:
         return await _form(request, values=values, errors=errors, status_code=422)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         created = await service.create(conn, user_id=uid, fields=fields)
     flash(request, _("Assistant “%(name)s” created. Start outreach with it now.", name=created.name))
     return back(f"/threads/new?assistant={created.id}")
 
 
 @router.get("/{assistant_id}")
-async def edit(request: Request, assistant_id: UUID) -> Response:
+async def edit(request: Request, assistant_id: UUID, svc: ServicesDep, uid: PageUserDep) -> Response:
     """The persona's form."""
-    uid = user_id(request)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         assistant = await service.get(conn, user_id=uid, assistant_id=assistant_id)
     return await _form(request, values=stored(assistant), errors={}, assistant=assistant)
 
 
 @router.post("/{assistant_id}")
-async def update(request: Request, assistant_id: UUID) -> Response:
+async def update(request: Request, assistant_id: UUID, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Save the persona's changes."""
-    uid = user_id(request)
     values, fields, errors = parse(await csrf.checked_form(request))
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         assistant = await service.get(conn, user_id=uid, assistant_id=assistant_id)
         if fields is None:
             return await _form(request, values=values, errors=errors, assistant=assistant, status_code=422)
@@ -190,27 +185,25 @@ async def update(request: Request, assistant_id: UUID) -> Response:
 
 
 @router.post("/{assistant_id}/archive")
-async def archive(request: Request, assistant_id: UUID) -> Response:
+async def archive(request: Request, assistant_id: UUID, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Archive: it starts no new threads; its threads go on."""
-    uid = user_id(request)
     await csrf.checked_form(request)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         assistant = await service.archive(conn, user_id=uid, assistant_id=assistant_id)
     flash(request, _("“%(name)s” archived. Its open threads go on.", name=assistant.name))
     return back("/assistants")
 
 
 @router.post("/preview/draft")
-async def preview(request: Request) -> Response:
+async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Draft a sample first email from the form as it is now; nothing is stored or sent."""
-    user_id(request)
     form = await csrf.checked_form(request)
     values, fields, errors = parse(form)
     recipient = {k: form_text(form, f"sample_{k}").strip()[:500] for k in ("name", "company", "context")}
     if fields is None:
         return partial(request, "partials/preview.html", errors=errors, labels={k: _(v) for k, v in LABELS.items()})
     try:
-        result = await first_email(services(request).llm, fields, recipient)
+        result = await first_email(svc.llm, fields, recipient)
     except ModelUnavailable as exc:
         return partial(request, "partials/preview.html", unavailable=str(exc))
     return partial(request, "partials/preview.html", preview=result, recipient={**SAMPLE_RECIPIENT, **recipient})

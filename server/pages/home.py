@@ -1,46 +1,34 @@
-"""The dashboard: sign-in, the main page, the language switch; other pages live in pages_*.py."""
+"""The dashboard's own pages: sign-in, the main page, the language switch."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
-from fastapi.staticfiles import StaticFiles
 
 from agent.assistants import service as assistants
 from agent.llm import HOW_TO_CONFIGURE
 from agent.sending import settings as sending
 from agent.stats import service as stats
 from server import csrf, i18n
-from server.routes import pages_assistants, pages_edits, pages_import, pages_settings, pages_threads
-from server.routes.pages_common import PageRoute, SignInRequired, back, render, services, templates, user_id
+from server.deps import MaybeUserDep, PageUserDep, ServicesDep
+from server.pages.common import PageRoute, back, render, templates
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 @router.get("/signin")
-async def signin(request: Request) -> Response:
-    """Sign in with Google; in local mode there is nothing to sign in to."""
-    svc = services(request)
-    if svc.local_user_id is not None:
+async def signin(request: Request, uid: MaybeUserDep) -> Response:
+    """Sign in with Google; in local mode, or signed in already, there is nothing to sign in to."""
+    if uid is not None:
         return back("/")
-    try:
-        user_id(request)
-        return back("/")
-    except SignInRequired:
-        pass
     return templates().TemplateResponse(request, "signin.html", {"lang": i18n.current(), "languages": i18n.LANGUAGES,
                                                                 "csrf_token": csrf.token(request), "path": "/signin"})
 
 
 @router.get("/")
-async def home(request: Request, days: int = 7) -> Response:
+async def home(request: Request, svc: ServicesDep, uid: PageUserDep, days: int = 7) -> Response:
     """What needs you now, and what happened in the last 7 or 30 days."""
-    uid = user_id(request)
     days = 30 if days == 30 else 7
-    svc = services(request)
     async with svc.pool.connection() as conn:
         attention = await stats.attention(conn, user_id=uid)
         summary = await stats.summary(conn, user_id=uid, days=days)
@@ -62,11 +50,3 @@ async def language(request: Request) -> Response:
     if lang in i18n.LANGUAGES:
         response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
     return response
-
-
-def install(app: FastAPI) -> None:
-    """Serve the dashboard pages and their static files."""
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (pages_assistants, pages_edits, pages_import, pages_threads, pages_settings):  # import before /threads/{id}
-        app.include_router(module.router)
-    app.include_router(router)

@@ -9,17 +9,17 @@ from fastapi import APIRouter, Request, Response
 from agent.assistants import service as assistants
 from agent.edits import service as edits
 from server import csrf
+from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
-from server.routes.pages_common import PageRoute, back, flash, partial, services, user_id
+from server.pages.common import PageRoute, back, flash, partial
 
 router = APIRouter(prefix="/assistants", route_class=PageRoute, include_in_schema=False)
 
 
 @router.get("/{assistant_id}/edits")
-async def listing(request: Request, assistant_id: UUID) -> Response:
+async def listing(request: Request, assistant_id: UUID, svc: ServicesDep, uid: PageUserDep) -> Response:
     """The persona's kept rewrites, newest first (a fragment the persona page loads)."""
-    uid = user_id(request)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         assistant = await assistants.get(conn, user_id=uid, assistant_id=assistant_id)
         items = await edits.list_for_assistant(conn, user_id=uid, assistant_id=assistant_id)
     return partial(request, "partials/assistant_edits.html", assistant=assistant, edits=items,
@@ -27,11 +27,10 @@ async def listing(request: Request, assistant_id: UUID) -> Response:
 
 
 @router.post("/{assistant_id}/edits/{edit_id}/delete")
-async def delete(request: Request, assistant_id: UUID, edit_id: int) -> Response:
+async def delete(request: Request, assistant_id: UUID, edit_id: int, svc: ServicesDep, uid: PageUserDep) -> Response:
     """Forget one rewrite: it is no longer shown to the model."""
-    uid = user_id(request)
     await csrf.checked_form(request)
-    async with services(request).pool.connection() as conn:
+    async with svc.pool.connection() as conn:
         await edits.delete(conn, user_id=uid, assistant_id=assistant_id, edit_id=edit_id)
     flash(request, _("Example removed."))
     return back(f"/assistants/{assistant_id}")
