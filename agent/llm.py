@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
+from agent import failpoints
 from agent.config import Settings
 
 log = logging.getLogger(__name__)
@@ -108,11 +109,13 @@ class LanguageModel:
     async def structured(self, schema: type[T], system: str, user: str) -> T:
         """Ask for one object of the schema; transient errors are retried by the client."""
         chat = self._client().with_structured_output(schema, method="json_schema")
+        failpoints.reached("before_model_call")
         try:
             result = await chat.ainvoke([("system", system), ("human", user)])
         except Exception as exc:  # any client, network or parsing failure parks the thread
             log.warning("model call failed: %s", exc.__class__.__name__)
             raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") from exc
+        failpoints.reached("after_model_call")
         if not isinstance(result, schema):
             raise ModelUnavailable("The language model returned no usable answer.")
         return result

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from runtime import jobs
+from agent import failpoints
 from agent.events import service as events
 from agent.mail.transport import MailTransport
 from runtime.services import Services
@@ -43,6 +44,7 @@ async def receive(svc: Services, *, user_id: UUID, transport: MailTransport, pro
                                 summary=f"Received {label} from {msg.from_addr}.",
                                 detail={"message_id": str(stored), "auto_reply": msg.auto_reply, "bounce": msg.bounce},
                                 dedupe_key=f"in:{stored}")
+    failpoints.reached("after_inbound_store")
     if stored is not None:
         await jobs.defer_resume(svc.jobs, thread_id=thread_id, event={"type": "reply", "message_id": str(stored)})
     return Received(stored, thread_id, stored is not None)
