@@ -130,6 +130,9 @@ class _Handler(BaseHTTPRequestHandler):
         if (responder := fake.responder) is None:
             self._send_error(500, "no responder configured on FakeOpenAI")
             return
+        delay = fake._take_delay()
+        if delay:
+            time.sleep(delay)  # slower than the client's timeout: the client gives up, the answer goes nowhere
         for hook in list(fake.before_answer):
             hook(body, (self.client_address[0], self.client_address[1]))
         try:
@@ -252,6 +255,7 @@ class FakeOpenAI:
         self._fail_count, self._fail = 0, (500, "fake failure")
         self._fail_forever: tuple[int, str] | None = None
         self._malformed: tuple[str, int | None] | None = None
+        self._delays: list[float] = []
         self.before_answer: list[Callable[[dict, tuple[str, int]], None]] = []
         """Called with (request body, caller address) before a chat answer is computed (e.g. to kill the caller)."""
         self._server: _Server | None = None
@@ -299,6 +303,15 @@ class FakeOpenAI:
     def recover(self) -> None:
         with self._lock:
             self._fail_count, self._fail_forever, self._malformed = 0, None, None
+
+    def delay_next(self, n: int, seconds: float) -> None:
+        """Answer the next n chats only after `seconds` (to make clients time out)."""
+        with self._lock:
+            self._delays = [seconds] * n
+
+    def _take_delay(self) -> float:
+        with self._lock:
+            return self._delays.pop(0) if self._delays else 0.0
 
     def malformed(self, kind: str, count: int | None = None) -> None:
         """Answer the next `count` chats (None: all until recover()) with broken structured output.
