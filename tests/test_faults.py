@@ -162,11 +162,14 @@ def test_malformed_model_output_parks_with_a_reason_and_sends_nothing(google: Go
 
 
 @pytest.mark.timeout(300)
-def test_postgres_restarted_under_load_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path, workers=1, poll_seconds=5)
+@pytest.mark.parametrize("workers", [1, 0], ids=["separate-worker", "in-process-worker"])
+def test_postgres_restarted_under_load_loses_and_doubles_nothing(tmp_path: Path, workers: int) -> None:
+    """PostgreSQL stops (fast shutdown) twice for 3 s while threads work; a process that exits is restarted (as a
+    supervisor would) but counted as a failure."""
+    cluster = Cluster(tmp_path, workers=workers, poll_seconds=5)
     try:
         cluster.start()
-        run = Run(cluster, Plan(kills=0, threads=8, replies_per_thread=2, workers=1, thread_waves=1))
+        run = Run(cluster, Plan(kills=0, threads=8, replies_per_thread=2, workers=workers, thread_waves=1))
         run.setup_personas()
         run.start_wave(0)
         assert cluster.pg is not None

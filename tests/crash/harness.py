@@ -189,8 +189,12 @@ class Run:
         self._killing = True
         started = time.monotonic()
         next_kill = time.monotonic() + self.rng.uniform(*self.plan.kill_every)
-        wave = 0
+        wave, reported = 0, 0
         while len(self.kills) < self.plan.kills:
+            if len(self.kills) >= reported + 20:
+                reported = len(self.kills)
+                log.info("%d kills, %d threads, %d replies delivered", reported, len(self.recipients),
+                         len(self.delivered))
             if wave < self.plan.thread_waves and len(self.kills) >= wave * self.plan.kills / self.plan.thread_waves:
                 self.start_wave(wave)
                 wave += 1
