@@ -43,6 +43,7 @@ class Plan:
     fake_kill_chance: float = 0.12  # chance that a send or model request kills its caller
     poll_seconds: int = 5
     thread_waves: int = 3
+    warmup_seconds: float = 8  # the first wave runs this long before the first kill
 
 
 @dataclass
@@ -186,10 +187,15 @@ class Run:
         self.cluster.gmail.after_handle.append(self._on_gmail)
         self.cluster.openai.before_answer.append(self._on_model)
         self.setup_personas()
+        self.start_wave(0)
+        warm_until = time.monotonic() + self.plan.warmup_seconds
+        while time.monotonic() < warm_until:
+            self.tick()
+            time.sleep(0.1)
         self._killing = True
         started = time.monotonic()
         next_kill = time.monotonic() + self.rng.uniform(*self.plan.kill_every)
-        wave, reported = 0, 0
+        wave, reported = 1, 0
         while len(self.kills) < self.plan.kills:
             if len(self.kills) >= reported + 20:
                 reported = len(self.kills)
