@@ -39,6 +39,8 @@ def count(cluster: Cluster, *, delivered: list[dict[str, str]]) -> dict[str, Any
     unprocessed = [d for d in delivered if d["message_id"] in stored and stored[d["message_id"]]["processed_at"] is None]
     no_decision = [d for d in delivered if d["message_id"] in stored and str(stored[d["message_id"]]["id"]) not in decided]
 
+    recorded = {r["message_id"] for r in cluster.query("SELECT message_id FROM messages WHERE direction = 'out'")}
+    unrecorded_parent = [d for d in not_stored if d.get("in_reply_to") not in recorded]
     stuck = cluster.query(STUCK_JOBS_SQL)
     stuck_ids = {r["id"] for r in stuck}
     live_jobs = Counter(r["thread_id"] for r in cluster.query(
@@ -63,6 +65,7 @@ def count(cluster: Cluster, *, delivered: list[dict[str, str]]) -> dict[str, Any
         "duplicate_answers_to_one_reply": sum(n - 1 for n in answers.values() if n > 1),
         "undecided_replies": len(not_stored) + len(no_decision),
         "replies_never_stored": len(not_stored),
+        "never_stored_answering_an_unrecorded_send": len(unrecorded_parent),
         "replies_stored_unprocessed": len(unprocessed),
         "replies_stored_without_decision": len(no_decision),
         "invalid_threads": len(invalid),

@@ -156,7 +156,8 @@ class Run:
         assert self.cluster.gmail is not None
         self.cluster.gmail.deliver(mailbox, msg.as_bytes())
         self._replied_to[recipient].add(str(original["Message-ID"]))
-        self.delivered.append({"recipient": recipient, "mailbox": mailbox, "message_id": msg["Message-ID"]})
+        self.delivered.append({"recipient": recipient, "mailbox": mailbox, "message_id": msg["Message-ID"],
+                               "in_reply_to": str(original["Message-ID"])})
         if self.rng.random() < 0.8:  # otherwise only polling finds it
             self.cluster.push(mailbox)
 
