@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
-from agent import metrics
+from agent import failpoints, metrics
 from agent.config import Settings
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class LanguageModel:
         """Like structured, with the tokens the endpoint reported and the call's latency."""
         chat = self._client().with_structured_output(schema, method="json_schema", include_raw=True)
         started = time.perf_counter()
+        failpoints.reached("before_model_call")
         try:
             with metrics.model_call(schema.__name__) as callbacks:
                 answer = await chat.ainvoke([("system", system), ("human", user)], config={"callbacks": callbacks})
@@ -125,6 +126,7 @@ class LanguageModel:
             raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") from exc
         usage = Usage.of(answer.get("raw"), seconds=time.perf_counter() - started)
         result = answer.get("parsed")
+        failpoints.reached("after_model_call")
         if not isinstance(result, schema):
             error = answer.get("parsing_error")
             raise ModelUnavailable("The language model returned no usable answer"

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from agent import metrics
+from agent import failpoints, metrics
 from runtime import defer
 from agent.events import service as events
 from agent.mail.transport import MailTransport
@@ -45,6 +45,7 @@ async def receive(svc: Services, *, user_id: UUID, transport: MailTransport, pro
                                 summary=f"Received {label} from {msg.from_addr}.",
                                 detail={"message_id": str(stored), "auto_reply": msg.auto_reply, "bounce": msg.bounce},
                                 dedupe_key=f"in:{stored}")
+    failpoints.reached("after_inbound_store")
     if stored is not None:
         metrics.reply_received()
         await defer.defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.reply.value, "message_id": str(stored)})

@@ -12,7 +12,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from agent import metrics, unsubscribe
+from agent import failpoints, metrics, unsubscribe
 from agent.events import service as events
 from agent.mail.mime import new_message_id
 from agent.mail.models import OutgoingMessage, SentMessage
@@ -101,6 +101,7 @@ async def send_step(
     if found is not None:
         log.info("thread %s step %s: found already-sent message, not sending again", thread_id, step)
     sent = found or await transport.send(msg)
+    failpoints.reached("after_transport_send")
     await _finalize(pool, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
                     transport=transport.name, reconciled=found is not None, sent_at=sent_at)
     metrics.email_sent(kind=kind)

@@ -13,6 +13,7 @@ import psycopg
 from procrastinate.exceptions import ConnectorException
 
 from agent.db import advisory_lock
+from agent import failpoints
 from agent.events import service as events
 from agent.google import mailboxes
 from agent.google.gmail import GmailNotFound, GmailTransport, GmailUnavailable
@@ -80,6 +81,7 @@ async def _sync(svc: Services, mailbox_id: UUID) -> SyncResult:
             if labels & SKIP_LABELS:
                 continue
             got = await _receive_safely(svc, transport, mailbox, message_id, thread_hint)
+            failpoints.reached("mid_history_sync")
             received += got is True
             skipped += got is None
     except MailboxDisconnected as exc:

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -34,6 +35,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] | None = None
+    """The caller's (host, port), so a test can tell which process sent the request."""
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """First value of a query parameter."""
@@ -100,6 +103,8 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self._injected: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.after_handle: list[Callable[[Request, Response], None]] = []
+        """Called once a request is handled, before the answer goes out (e.g. a crash test kills the caller)."""
 
     @property
     def base_url(self) -> str:
@@ -181,6 +186,8 @@ class FakeServer:
             except Exception:  # a bug in the fake must surface as a 500 the test can see
                 logger.exception("%s failed on %s %s", type(self).__name__, req.method, req.path)
                 resp = google_error(500, "fake crashed; see log")
+            for hook in list(self.after_handle):
+                hook(req, resp)
             if injected:
                 logger.debug("%s did %s %s, then answers the injected %d", type(self).__name__, req.method,
                              req.path, injected[0].status)
@@ -212,6 +219,7 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 query=parse_qs(parts.query, keep_blank_values=True),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=self.rfile.read(length) if length else b"",
+                client=(self.client_address[0], self.client_address[1]),
             )
             resp = fake._serve(req)
             self.send_response(resp.status)

@@ -53,6 +53,7 @@ class _Mailbox:
     history: list[dict[str, Any]] = field(default_factory=list)
     expired_before: int = 0
     watch: dict[str, Any] | None = None
+    visible_until: int | None = None
 
 
 def _routes() -> list[tuple[str, re.Pattern[str], str, set[str]]]:
@@ -121,6 +122,11 @@ class FakeGmail(FakeServer):
             for box in self._boxes.values():
                 if email is None or box.email == email.lower():
                     box.expired_before = history_id
+
+    def lag_history(self, email: str, visible_until: int | None) -> None:
+        """Make history.list see only records up to visible_until (None: all), as Gmail lagging its own push."""
+        with self._lock:
+            self._box(email).visible_until = visible_until
 
     def watch_state(self, email: str) -> dict[str, Any] | None:
         """The active users.watch registration of email (topicName, labelIds, ...), or None after stop."""
@@ -214,12 +220,13 @@ class FakeGmail(FakeServer):
             return google_error(404, NOT_FOUND)
         types = set(req.query.get("historyTypes", []))
         label = req.arg("labelId")
-        records = [r for r in box.history if r["id"] > start and (not types or r["type"] in types)
+        visible = box.history_id if box.visible_until is None else min(box.history_id, box.visible_until)
+        records = [r for r in box.history if start < r["id"] <= visible and (not types or r["type"] in types)
                    and (label is None or label in r["labels"])]
         page, token = self._page(req, records)
         if isinstance(page, Response):
             return page
-        out: dict[str, Any] = {"historyId": str(box.history_id)}
+        out: dict[str, Any] = {"historyId": str(visible)}
         if page:
             out["history"] = [self._history_record(r) for r in page]
         if token:

@@ -133,13 +133,18 @@ class _Handler(BaseHTTPRequestHandler):
         if (responder := fake.responder) is None:
             self._send_error(500, "no responder configured on FakeOpenAI")
             return
+        delay = fake._take_delay()
+        if delay:
+            time.sleep(delay)  # slower than the client's timeout: the client gives up, the answer goes nowhere
+        for hook in list(fake.before_answer):
+            hook(body, (self.client_address[0], self.client_address[1]))
         try:
             answer = responder(body)
         except Exception as exc:  # surfaced to the client as a 500 so the test fails loudly
             logger.debug("openai fake: responder raised", exc_info=True)
             self._send_error(500, f"responder raised {type(exc).__name__}: {exc}")
             return
-        text = answer if isinstance(answer, str) else json.dumps(answer)
+        text = fake._malform(answer if isinstance(answer, str) else json.dumps(answer))
         tool = _pick_tool(body)
         if body.get("stream"):
             self._stream(body, text, tool)
@@ -211,6 +216,37 @@ def _usage(body: dict, text: str) -> dict[str, Any]:
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}
 
 
+def _cut_json(text: str) -> str:
+    return text[: max(1, len(text) // 2)]
+
+
+def _drop_fields(text: str) -> str:
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return "{}"
+    if not isinstance(obj, dict) or not obj:
+        return "{}"
+    first = next(iter(obj))
+    return json.dumps({first: obj[first]} if len(obj) > 1 else {})
+
+
+def _wrong_enum(text: str) -> str:
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return json.dumps({"intent": "maybe_later"})
+    if not isinstance(obj, dict):
+        return json.dumps({"intent": "maybe_later"})
+    if "intent" in obj:
+        return json.dumps({**obj, "intent": "maybe_later", "confidence": 7})
+    return json.dumps({k: 42 if isinstance(v, str) else v for k, v in obj.items()})
+
+
+MALFORMED_KINDS: dict[str, Callable[[str], str]] = {
+    "invalid_json": _cut_json, "missing_fields": _drop_fields, "wrong_enum": _wrong_enum}
+
+
 class FakeOpenAI:
     """A local OpenAI-compatible chat-completions server on 127.0.0.1 (free port)."""
 
@@ -223,6 +259,10 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._fail_count, self._fail = 0, (500, "fake failure")
         self._fail_forever: tuple[int, str] | None = None
+        self._malformed: tuple[str, int | None] | None = None
+        self._delays: list[float] = []
+        self.before_answer: list[Callable[[dict, tuple[str, int]], None]] = []
+        """Called with (request body, caller address) before a chat answer is computed (e.g. to kill the caller)."""
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -267,7 +307,37 @@ class FakeOpenAI:
 
     def recover(self) -> None:
         with self._lock:
-            self._fail_count, self._fail_forever = 0, None
+            self._fail_count, self._fail_forever, self._malformed = 0, None, None
+
+    def delay_next(self, n: int, seconds: float) -> None:
+        """Answer the next n chats only after `seconds` (to make clients time out)."""
+        with self._lock:
+            self._delays = [seconds] * n
+
+    def _take_delay(self) -> float:
+        with self._lock:
+            return self._delays.pop(0) if self._delays else 0.0
+
+    def malformed(self, kind: str, count: int | None = None) -> None:
+        """Answer the next `count` chats (None: all until recover()) with broken structured output.
+
+        kind: "invalid_json" (cut-off JSON), "missing_fields" (every field but one dropped) or "wrong_enum"
+        (enum-like and string fields get values outside their schema).
+        """
+        if kind not in MALFORMED_KINDS:
+            raise ValueError(f"unknown malformed kind {kind!r}; one of {sorted(MALFORMED_KINDS)}")
+        with self._lock:
+            self._malformed = (kind, count)
+
+    def _malform(self, text: str) -> str:
+        """The answer text, broken as malformed() asked."""
+        with self._lock:
+            if self._malformed is None:
+                return text
+            kind, left = self._malformed
+            if left is not None:
+                self._malformed = (kind, left - 1) if left > 1 else None
+        return MALFORMED_KINDS[kind](text)
 
     def _record(self, body: dict) -> tuple[int, str] | None:
         """Record a chat request; return (status, message) if it must fail."""
