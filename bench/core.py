@@ -71,7 +71,7 @@ def measure_server(admin: str, threads: int, work: Path) -> dict[str, float]:
             for tid in ids:
                 t0 = time.perf_counter()
                 server.post(f"/api/threads/{tid}/sandbox-reply", json={"text": "Interested - what does it cost?"})
-                wait_until(lambda: len(server.thread(tid)["messages"]) == 3, timeout=60, what="answer")
+                wait_until(lambda tid=tid: len(server.thread(tid)["messages"]) == 3, timeout=60, what="answer")
                 answer_latency.append(time.perf_counter() - t0)
             rss = psutil.Process(server.proc.pid).memory_info().rss / 2**20
             t0 = time.perf_counter()

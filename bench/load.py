@@ -108,7 +108,8 @@ def run_load(url: str, work: Path, *, threads: int, rate: float, seconds: float,
                 assert r.status_code == 201, r.text
                 ids += r.json()["created"]
             wait_until(lambda: _rows(url, "SELECT count(*) AS n FROM threads WHERE status = %s",
-                                     (Status.waiting.value,))[0]["n"] == threads, timeout=max(120, threads), what="every first email sent")
+                                     (Status.waiting.value,))[0]["n"] == threads,
+                       timeout=max(120, threads), what="every first email sent")
             rng = random.Random(7)
             t0 = time.monotonic()
             next_sample = t0

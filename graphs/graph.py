@@ -1,4 +1,5 @@
-"""The outreach thread graph: compose (guarded) → review? | escalate → schedule → send → wait → read → decide → respond | follow up | escalate | close.
+"""The outreach thread graph: compose (guarded) → review? | escalate → schedule → send → wait → read → decide →
+respond | follow up | escalate | close.
 
 One routing style: a node that branches returns `Command[Literal[...]]` (its targets drawn from the annotation);
 a node that does not has a plain edge. Where an answered wait goes is the table in graphs/routes.py.

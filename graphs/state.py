@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired
 
-from typing_extensions import NotRequired, TypedDict  # pydantic reads these for schemas (typing's TypedDict fails on 3.11)
+from typing_extensions import (  # pydantic reads these for schemas (typing's TypedDict fails on 3.11)
+    TypedDict,
+)
 
 
 class Draft(TypedDict):

@@ -6,18 +6,15 @@ from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
-from runtime import defer
 from agent.errors import Conflict
 from agent.events import service as events
-from runtime import inbound
 from agent.mail.sandbox import SandboxTransport
-from runtime.services import Services
-from agent.threads import messages
+from agent.threads import lifecycle, messages
 from agent.threads import service as threads
-from agent.threads import lifecycle
 from agent.threads.lifecycle import CloseReason, EventType, Status, WaitKind
-from agent.threads.models import DraftEdit, Feedback, HumanReply, SandboxReply, WaitRef
-from agent.threads.models import ThreadRow
+from agent.threads.models import DraftEdit, Feedback, HumanReply, SandboxReply, ThreadRow, WaitRef
+from runtime import defer, inbound
+from runtime.services import Services
 
 
 async def _thread(svc: Services, user_id: UUID, thread_id: UUID) -> ThreadRow:
@@ -108,7 +105,8 @@ async def stop(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
         _require(thread, lifecycle.STOPPABLE, "stop")
         await lifecycle.close(conn, thread_id=thread_id, reason=CloseReason.stopped)
         await events.record(conn, user_id=user_id, thread_id=thread_id, kind="closed", actor="user",
-                            summary="You stopped the thread.", detail={"reason": CloseReason.stopped.value}, dedupe_key="closed")
+                            summary="You stopped the thread.", detail={"reason": CloseReason.stopped.value},
+                            dedupe_key="closed")
 
 
 async def sandbox_reply(svc: Services, *, user_id: UUID, thread_id: UUID, body: SandboxReply) -> inbound.Received:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from agent import failpoints, metrics
-from runtime import defer
 from agent.events import service as events
 from agent.mail.transport import MailTransport
-from runtime.services import Services
 from agent.threads import matching, messages
 from agent.threads.lifecycle import EventType
+from runtime import defer
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -48,5 +48,6 @@ async def receive(svc: Services, *, user_id: UUID, transport: MailTransport, pro
     failpoints.reached("after_inbound_store")
     if stored is not None:
         metrics.reply_received()
-        await defer.defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.reply.value, "message_id": str(stored)})
+        await defer.defer_resume(svc.jobs, thread_id=thread_id,
+                                 event={"type": EventType.reply.value, "message_id": str(stored)})
     return Received(stored, thread_id, stored is not None)

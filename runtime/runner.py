@@ -13,14 +13,14 @@ from agent.events import service as events
 from agent.llm import ModelUnavailable
 from agent.mail.transport import MailboxDisconnected
 from agent.sending import queue
-from runtime.sending import defer_dispatch
-from runtime.services import Services
 from agent.threads import lifecycle, messages
 from agent.threads import service as threads
 from agent.threads.lifecycle import ACCEPTS, EventType, Status, WaitKind
+from agent.threads.models import ThreadRow
 from graphs.nodes.send import ThreadHeld
 from runtime.defer import defer_resume
-from agent.threads.models import ThreadRow
+from runtime.sending import defer_dispatch
+from runtime.services import Services
 
 log = logging.getLogger(__name__)
 

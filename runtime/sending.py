@@ -50,5 +50,6 @@ async def dispatch_sweep(context: procrastinate.JobContext, timestamp: int) -> N
     for user_id in users:
         await defer_dispatch(svc.jobs, user_id=user_id)
     for row in released:
-        await defer_resume(svc.jobs, thread_id=row["thread_id"], event={"type": EventType.send_slot.value, "wait_id": row["wait_id"]},
+        await defer_resume(svc.jobs, thread_id=row["thread_id"],
+                           event={"type": EventType.send_slot.value, "wait_id": row["wait_id"]},
                            queueing_lock=f"slot:{row['thread_id']}:{row['wait_id']}")

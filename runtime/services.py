@@ -16,18 +16,18 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent import unsubscribe
 from agent.config import Settings
-from agent.errors import NotFound
 from agent.db import SessionLocks
+from agent.errors import NotFound
 from agent.google.access import GoogleAccess
 from agent.keyring import KeyRing
 from agent.llm import LanguageModel
 from agent.mail.outbox import Sender
 from agent.mail.sandbox import SandboxTransport
 from agent.mail.transport import MailboxDisconnected, MailTransport
+from agent.threads.models import ThreadRow
 from agent.users import service as users
 from graphs.context import Context, utc_now
 from runtime.defer import JobScheduler
-from agent.threads.models import ThreadRow
 
 log = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from runtime import defer
 from agent.errors import StorageError
-from runtime.services import Services
 from agent.threads import service
 from agent.threads.models import ThreadCreate
+from runtime import defer
+from runtime.services import Services
 
 
 async def start_thread(svc: Services, conn: AsyncConnection, user_id: UUID, data: ThreadCreate) -> dict[str, Any]:

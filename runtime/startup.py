@@ -21,7 +21,6 @@ from graphs.graph import build
 from runtime import checkpoints, jobs
 from runtime.services import Services
 
-
 CHECKPOINT_POOL_SIZE = 5
 """Connections for checkpoints per process (part of the budget in docs/performance.md)."""
 
@@ -56,7 +55,8 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         job_app = jobs.make_app(conninfo)
         locks = db.SessionLocks(conninfo)
         async with pool, saver_pool, job_app.open_async(), locks:
-            graph = build().compile(checkpointer=PooledSaver(saver_pool, serde=checkpoints.strict_serializer()), name="outreach_thread")
+            saver = PooledSaver(saver_pool, serde=checkpoints.strict_serializer())
+            graph = build().compile(checkpointer=saver, name="outreach_thread")
             local_user_id = None
             if settings.local_mode:
                 async with pool.connection() as conn:

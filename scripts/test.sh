@@ -21,4 +21,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 
+echo "ruff (lint) and import-linter (the floors)..."
+.venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache >/dev/null
+
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def when(value: datetime | None) -> str:
     """A timestamp as text in the current language (UTC; the browser rewrites it to local time)."""
     if value is None:
         return ""
-    return format_datetime(value.astimezone(timezone.utc), "d MMM y, HH:mm 'UTC'", locale=Locale.parse(current()))
+    return format_datetime(value.astimezone(UTC), "d MMM y, HH:mm 'UTC'", locale=Locale.parse(current()))
 
 
 def number(value: float | int) -> str:

@@ -16,11 +16,11 @@ import pytest
 from psycopg import conninfo as pg_conninfo
 
 from agent import db
-from tests.fakes.openai_fake import FakeOpenAI
-from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.gmail import FakeGmail
 from tests.fakes.google_oidc import FakeGoogleOIDC
+from tests.fakes.openai_fake import FakeOpenAI
 from tests.fakes.pubsub_push import PushSigner
+from tests.fakes.scripted_model import ScriptedModel
 from tests.support import ALICE, CAROL, PUSH_ACCOUNT, PUSH_AUDIENCE, GoogleWorld, ServerProcess
 
 TEMPLATE = "ea_test_template"

@@ -7,7 +7,6 @@ import pytest
 from agent.mail.automated import bounced_recipient, detect_auto_reply, detect_bounce
 from tests.mime_samples import GMAIL_REPLY, _parse
 
-
 # ---------------------------------------------------------------- automated mail
 
 @pytest.mark.parametrize("headers, subject, sender, reason", [

@@ -11,18 +11,18 @@ from uuid import UUID
 
 import pytest
 
-from runtime import digest, jobs, runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.mail.models import OutgoingMessage, SentMessage
 from agent.mail.transport import TransportError
 from agent.sending import settings as sending_settings
-from runtime.services import Services
-from runtime.startup import open_services
 from agent.threads import lifecycle
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
+from runtime import digest, jobs, runner
+from runtime.services import Services
+from runtime.startup import open_services
 from tests.support import PERSONA, query
 
 BASE = "https://assistant.example.org"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from agent import decisions as decide
 from agent.assistants.models import AssistantFields
 from agent.guard import GuardContext, GuardDraft, check_draft, explain, language
 from agent.llm import Intent
 from agent.rules import precheck
-from agent import decisions as decide
 
 EVAL = Path(__file__).parent / "eval"
 ROUTES = {"respond", "close", "wait", "escalate"}

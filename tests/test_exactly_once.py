@@ -8,16 +8,16 @@ from uuid import UUID
 
 import pytest
 
-from runtime import runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.mail import outbox
 from agent.mail.models import OutgoingMessage, SentMessage
-from runtime.services import Services
-from runtime.startup import open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
+from runtime import runner
+from runtime.services import Services
+from runtime.startup import open_services
 from tests.support import PERSONA, query
 
 

@@ -12,8 +12,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from tests.google_fakes_shared import (ALICE, GMAIL_MODIFY, READ, SEND, FakeGmail, FakeGoogleOIDC,  # noqa: F401
-                                       oidc)
+from tests.google_fakes_shared import ALICE, GMAIL_MODIFY, READ, SEND, FakeGmail, FakeGoogleOIDC, oidc  # noqa: F401
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import google.auth.transport.requests
 import pytest
 import requests
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.integrations.requests_client import OAuth2Session
 from google.auth.exceptions import RefreshError
 from google.oauth2 import id_token as google_id_token

@@ -11,7 +11,6 @@ from google.oauth2 import id_token as google_id_token
 
 from tests.google_fakes_shared import ALICE, PUSH_AUD, FakeGoogleOIDC, PushSigner, oidc  # noqa: F401 (fixture)
 
-
 # ---- Pub/Sub push ----------------------------------------------------------------------------------
 
 @pytest.fixture

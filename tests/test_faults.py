@@ -173,7 +173,7 @@ def test_postgres_restarted_under_load_loses_and_doubles_nothing(tmp_path: Path,
         run.setup_personas()
         run.start_wave(0)
         assert cluster.pg is not None
-        for outage in range(2):
+        for _outage in range(2):
             _pump(run, 5)
             cluster.pg.stop()
             _pump(run, 3, processes=False)  # replies keep arriving at Gmail while the database is away

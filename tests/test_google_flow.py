@@ -14,8 +14,17 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 
-from tests.support import (ALICE, PUBSUB_TOPIC, GoogleWorld, ServerProcess, fire_timers, query, start_outreach,
-                           thread_when, wait_until)
+from tests.support import (
+    ALICE,
+    PUBSUB_TOPIC,
+    GoogleWorld,
+    ServerProcess,
+    fire_timers,
+    query,
+    start_outreach,
+    thread_when,
+    wait_until,
+)
 
 
 def test_sign_in_send_reply_push_answer_in_same_gmail_thread(google: GoogleWorld, google_server: ServerProcess,

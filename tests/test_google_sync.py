@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.support import (ALICE, GoogleWorld, ServerProcess, query, start_outreach, thread_when,
-                           wait_until)
+from tests.support import ALICE, GoogleWorld, ServerProcess, query, start_outreach, thread_when, wait_until
 
 UNTRUSTED = re.compile(r"<untrusted_email>\n(.*?)\n</untrusted_email>", re.S)
 

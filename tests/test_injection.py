@@ -47,10 +47,10 @@ def test_hostile_replies_change_nothing_but_the_answer(google: GoogleWorld, goog
         recipient = f"lead{n}@prospect.example"
         tid = start_outreach(alice, recipient, max_replies=10)
         threads[tid] = (recipient, group)
-    for tid, (recipient, group) in threads.items():
+    for tid, (recipient, _group) in threads.items():
         thread_when(alice, tid, lambda t: t["status"] == "waiting", what=f"first email to {recipient}")
     first_headers = None
-    for tid, (recipient, group) in threads.items():
+    for tid, (recipient, _group) in threads.items():
         for k, item in enumerate(group):
             sent = [m for m in google.gmail.sent(ALICE) if m["To"].addresses[0].addr_spec == recipient]
             last = sent[-1]

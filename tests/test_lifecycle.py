@@ -61,7 +61,7 @@ def test_the_api_status_is_the_lifecycle_status() -> None:
     assert ApiStatus is Status
 
 
-STATUS_IN_SQL = re.compile(r"'(%s)'" % "|".join(s.value for s in Status))
+STATUS_IN_SQL = re.compile("'({})'".format("|".join(s.value for s in Status)))
 STATUS_VALUES = {s.value for s in Status}
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import email
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from email import policy
 
 import pytest
 
 from agent.mail.mime import build_message, new_message_id
 from tests.mime_samples import _outgoing, _parse
-
 
 # ---------------------------------------------------------------- build + round trip
 
@@ -41,7 +40,7 @@ def test_round_trip_preserves_text_names_and_threading():
     assert parsed.text == _outgoing().text
     assert parsed.headers["Content-Type"].startswith("multipart/alternative;")
     assert parsed.auto_reply is None and parsed.bounce is None
-    assert (datetime.now(timezone.utc) - parsed.received_at).total_seconds() < 60
+    assert (datetime.now(UTC) - parsed.received_at).total_seconds() < 60
 
 
 def test_build_message_has_plain_and_escaped_html_alternatives():

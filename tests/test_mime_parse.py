@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
 from agent.mail.automated import bounced_recipient
 from agent.mail.mime import extract_new_text, html_to_text, parse_message
 from tests.mime_samples import GMAIL_REPLY, _parse
-
 
 # ---------------------------------------------------------------- parsing
 
@@ -25,13 +24,13 @@ def test_gmail_reply_keeps_only_new_lines_and_parses_headers():
     assert parsed.message_id == "<CAF+reply@mail.gmail.com>"
     assert parsed.in_reply_to == "<abc123@example.com>"
     assert parsed.references == ("<first@example.com>", "<abc123@example.com>")
-    assert parsed.received_at == datetime(2025, 1, 7, 6, 15, tzinfo=timezone.utc)
+    assert parsed.received_at == datetime(2025, 1, 7, 6, 15, tzinfo=UTC)
     assert parsed.headers == {"Content-Type": 'text/plain; charset="UTF-8"'}
     assert parsed.provider_message_id == "p1" and parsed.provider_thread_id == "t1"
 
 
 def test_explicit_received_at_wins_over_date_header():
-    when = datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
+    when = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
     assert _parse(GMAIL_REPLY, received_at=when).received_at == when
 
 

@@ -7,16 +7,15 @@ from uuid import UUID
 
 import pytest
 
-from runtime import runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields, AssistantUpdate
 from agent.config import Settings
-from runtime import inbound
-from runtime.services import Services
-from runtime.startup import open_services
 from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
+from runtime import inbound, runner
+from runtime.services import Services
+from runtime.startup import open_services
 from tests.support import PERSONA, query
 
 

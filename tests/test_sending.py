@@ -17,17 +17,16 @@ from uuid import UUID
 import pytest
 from google.oauth2.credentials import Credentials
 
-from runtime import runner
 from agent.assistants import service as assistants
 from agent.assistants.models import AssistantFields
 from agent.config import Settings
 from agent.google.gmail import GmailTransport
-from runtime import inbound
 from agent.sending import queue
-from runtime.services import Services
-from runtime.startup import open_services
 from agent.threads import service as threads
 from agent.threads.models import ThreadCreate
+from runtime import inbound, runner
+from runtime.services import Services
+from runtime.startup import open_services
 from tests.fakes.gmail import FakeGmail
 from tests.fakes.google_oidc import FakeGoogleOIDC
 from tests.support import PERSONA, query
@@ -146,7 +145,7 @@ async def test_cap_windows_spacing_and_replies_first(settings: Settings, google,
     released = monday + tuesday + wednesday
     assert all(time(9) <= at.time() < time(17) and at.isoweekday() <= 5 for at, _, _ in released), "inside the window"
     for day in (monday, tuesday, wednesday):
-        gaps = [(b[0] - a[0]).total_seconds() for a, b in zip(day, day[1:])]
+        gaps = [(b[0] - a[0]).total_seconds() for a, b in zip(day, day[1:], strict=False)]
         assert gaps and all(60 <= g <= 180 for g in gaps), f"spacing out of range: {min(gaps)}..{max(gaps)}"
     assert len(google[1].sent(ME)) == 121, "120 first emails and one answer, each exactly once"
     per_day = query(database_url, "SELECT sent_at::date AS d, count(*) AS n FROM outbox GROUP BY 1 ORDER BY 1")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-
 import re
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -20,8 +19,17 @@ from agent.config import Settings
 from agent.keyring import KeyRing, load_keyring
 from agent.mail.mime import build_message
 from agent.mail.models import OutgoingMessage
-from tests.support import (ALICE, CAROL, GoogleWorld, ServerProcess, fire_timers, query, start_outreach, thread_when,
-                           wait_until)
+from tests.support import (
+    ALICE,
+    CAROL,
+    GoogleWorld,
+    ServerProcess,
+    fire_timers,
+    query,
+    start_outreach,
+    thread_when,
+    wait_until,
+)
 
 BASE = "https://assistant.example.org"
 FORM = {"content-type": "application/x-www-form-urlencoded"}

@@ -11,7 +11,8 @@ from typing import Any
 
 import google_auth_httplib2
 import httplib2
-from google.auth.exceptions import RefreshError, TransportError as AuthTransportError
+from google.auth.exceptions import RefreshError
+from google.auth.exceptions import TransportError as AuthTransportError
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError

@@ -160,7 +160,7 @@ def _implausible_words(text: str) -> int:
         other = len(word) - cyrillic - ascii_letters
         if (cyrillic and (ascii_letters or other)) or (other and not ascii_letters and not cyrillic):
             bad += 1
-        elif any(a.islower() and b.isupper() for a, b in zip(word, word[1:])) and not word.isascii():
+        elif any(a.islower() and b.isupper() for a, b in zip(word, word[1:], strict=False)) and not word.isascii():
             bad += 1
     return bad
 

@@ -9,7 +9,7 @@ import logging
 import re
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
 from email.headerregistry import Address
@@ -20,6 +20,7 @@ from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 # class/id and extracts text; html2text would still need a DOM for that and emits Markdown escapes.
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
+
 # mail-parser-reply knows the reply headers of many mail clients and languages; it lacks Russian
 # and its signature rules cut at any "Thanks,", so those parts are done here.
 from mailparser_reply.parser import EmailMessage as ReplyText
@@ -109,7 +110,7 @@ def build_message(msg: OutgoingMessage) -> bytes:
     out["From"] = Address(display_name=_one_line(msg.from_name), addr_spec=msg.from_addr.strip())
     out["To"] = Address(display_name=_one_line(msg.to_name), addr_spec=msg.to_addr.strip())
     out["Subject"] = _one_line(msg.subject)
-    out["Date"] = format_datetime(datetime.now(timezone.utc))
+    out["Date"] = format_datetime(datetime.now(UTC))
     out["Message-ID"] = msg.message_id
     if msg.in_reply_to:
         out["In-Reply-To"] = msg.in_reply_to
@@ -315,10 +316,10 @@ def _received_at(msg: Message) -> datetime:
     if value:
         try:
             parsed = parsedate_to_datetime(str(value))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         except (TypeError, ValueError, IndexError, OverflowError):
             log.debug("unparseable Date header %r", value)
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_message(raw: bytes, *, provider_message_id: str, provider_thread_id: str | None,
@@ -331,7 +332,7 @@ def parse_message(raw: bytes, *, provider_message_id: str, provider_thread_id: s
         return InboundMessage(
             provider_message_id=provider_message_id, provider_thread_id=provider_thread_id, message_id=None,
             in_reply_to=None, references=(), from_addr="", from_name="", to_addrs=(), subject="", text="",
-            full_text="", received_at=received_at or datetime.now(timezone.utc))
+            full_text="", received_at=received_at or datetime.now(UTC))
 
 
 def _parse(raw: bytes, provider_message_id: str, provider_thread_id: str | None,

@@ -160,7 +160,8 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
     await conn.execute("UPDATE sending_settings SET next_send_not_before = %s WHERE user_id = %s",
                        (now + gap, user_id))
     later = [at for key, at in slots.items() if key != (due["thread_id"], due["step"])]
-    return Dispatch(Release(due["thread_id"], due["wait_id"], EventType.send_slot), max(now + gap, min(later)) if later else None)
+    wake = max(now + gap, min(later)) if later else None
+    return Dispatch(Release(due["thread_id"], due["wait_id"], EventType.send_slot), wake)
 
 
 async def users_with_pending(conn: AsyncConnection) -> list[UUID]:

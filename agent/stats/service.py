@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -68,7 +68,7 @@ GROUP BY t.assistant_id"""
 
 async def summary(conn: AsyncConnection, *, user_id: UUID, days: int, now: datetime | None = None) -> Summary:
     """Emails sent, replies, reply rate and positive replies in the last `days` days, per assistant."""
-    params = {"user_id": user_id, "since": (now or datetime.now(timezone.utc)) - timedelta(days=days),
+    params = {"user_id": user_id, "since": (now or datetime.now(UTC)) - timedelta(days=days),
               "intents": list(POSITIVE_INTENTS)}
     cur = await conn.execute("SELECT id, name, archived_at FROM assistants WHERE user_id = %s ORDER BY created_at",
                              (user_id,))

@@ -38,7 +38,9 @@ def _pick(row: dict[str, str], names: tuple[str, ...]) -> str:
     return next((row[n] for n in names if row.get(n)), "")
 
 
-def to_thread_creates(assistant_id: UUID, rows: list[dict[str, Any]]) -> tuple[list[tuple[int, ThreadCreate]], list[dict[str, Any]]]:
+def to_thread_creates(
+    assistant_id: UUID, rows: list[dict[str, Any]],
+) -> tuple[list[tuple[int, ThreadCreate]], list[dict[str, Any]]]:
     """Valid rows (with their 1-based row numbers) and per-row errors."""
     valid: list[tuple[int, ThreadCreate]] = []
     errors: list[dict[str, Any]] = []
@@ -98,7 +100,8 @@ def rows_with_mapping(table: Table, mapping: dict[str, str]) -> list[dict[str, s
     used = {index[c] for c in mapping.values() if c in index}
     rows = []
     for record in records:
-        cell = lambda i: record[i] if i < len(record) else ""  # noqa: E731 - short rows are padded
+        def cell(i: int, record: list[str] = record) -> str:
+            return record[i] if i < len(record) else ""  # short rows are padded
         row = {f: cell(index[c]) if c in index else "" for f, c in ((f, mapping.get(f, "")) for f in MAPPED_FIELDS)}
         extra = [f"{headers[i]}: {cell(i)}" for i in range(len(headers)) if i not in used and cell(i)]
         row["context"] = "\n".join([row["context"], *extra]).strip()
@@ -117,7 +120,7 @@ async def screen(conn: Any, *, user_id: UUID, valid: list[tuple[int, ThreadCreat
     seen: dict[str, int] = {}
     start: list[tuple[int, ThreadCreate]] = []
     skipped: list[dict[str, Any]] = []
-    for (number, data), email in zip(valid, emails):
+    for (number, data), email in zip(valid, emails, strict=False):
         if email in seen:
             skipped.append({"row": number, "email": email, "kind": "duplicate", "first_row": seen[email]})
         elif email in suppressed:

@@ -16,9 +16,9 @@ from agent.events import service as events
 from agent.threads import lifecycle, messages
 from agent.threads import service as threads
 from agent.threads.lifecycle import EventType, WaitKind
+from agent.threads.models import ThreadRow
 from graphs.context import Context
 from graphs.state import ThreadState
-from agent.threads.models import ThreadRow
 
 
 def thread_uuid(state: ThreadState) -> UUID:

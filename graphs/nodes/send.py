@@ -20,7 +20,10 @@ class ThreadHeld(RuntimeError):
     """The user paused the thread while it was working; sending waits for resume."""
 
 
-async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal["wait", "human", "close", "read", "__end__"]]:
+Target = Literal["wait", "human", "close", "read", "__end__"]
+
+
+async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Target]:
     """Send the current draft once; the recipient comes from the thread row, never from the model."""
     draft = state["draft"]
     thread, _persona = await load(runtime, state)

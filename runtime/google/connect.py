@@ -9,14 +9,14 @@ from uuid import UUID
 
 import httpx
 
-from runtime import defer
 from agent.errors import AppError
 from agent.events import service as events
 from agent.google import mailboxes, oauth
-from runtime.google.tasks import defer_sync, start_watch, stop_watch
 from agent.mail.transport import TransportError
 from agent.threads.lifecycle import EventType
 from agent.users import service as users
+from runtime import defer
+from runtime.google.tasks import defer_sync, start_watch, stop_watch
 
 if TYPE_CHECKING:
     from runtime.services import Services

@@ -12,15 +12,15 @@ from uuid import UUID
 import psycopg
 from procrastinate.exceptions import ConnectorException
 
-from agent.db import advisory_lock
 from agent import failpoints
+from agent.db import advisory_lock
 from agent.events import service as events
 from agent.google import mailboxes
 from agent.google.gmail import GmailNotFound, GmailTransport, GmailUnavailable
-from runtime import inbound
 from agent.mail import pending
 from agent.mail.transport import MailboxDisconnected
 from agent.threads import matching
+from runtime import inbound
 
 if TYPE_CHECKING:
     from runtime.services import Services

@@ -10,11 +10,10 @@ from uuid import UUID
 import procrastinate
 
 from agent.google import mailboxes
+from agent.mail.transport import MailboxDisconnected, TransportError
 from runtime.defer import SYNC_MAILBOX, defer_sync
 from runtime.google import sync
 from runtime.services import Services
-from agent.mail.transport import MailboxDisconnected, TransportError
-
 
 log = logging.getLogger(__name__)
 RENEW_TASK = "ea:renew_watches"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +35,7 @@ async def _page(request: Request, svc: Services, uid: UUID, errors: dict[str, st
                 values: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     async with svc.pool.connection() as conn:
         items = await suppressions.list_for_user(conn, user_id=uid)
-        sent_today = await stats.sent_since(conn, user_id=uid, since=datetime.now(timezone.utc) - timedelta(days=1))
+        sent_today = await stats.sent_since(conn, user_id=uid, since=datetime.now(UTC) - timedelta(days=1))
         limits = sending.to_model(await sending.get_row(conn, user_id=uid))
     shown = limits.model_dump()
     shown["bounce_threshold"] = round(limits.bounce_threshold * 100, 2)

@@ -7,7 +7,7 @@ import binascii
 import html
 import re
 import shlex
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -103,7 +103,7 @@ def _addr_match(msg: Message, headers: tuple[str, ...], needle: str) -> bool:
 def _date_arg(value: str) -> float:
     if value.isdigit():
         return float(value)
-    return datetime.strptime(value.replace("-", "/"), "%Y/%m/%d").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(value.replace("-", "/"), "%Y/%m/%d").replace(tzinfo=UTC).timestamp()
 
 
 def matches_query(q: str, msg: EmailMessage, labels: list[str], internal_date_ms: int) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import cached_property
@@ -163,7 +163,7 @@ class FakeGmail(FakeServer):
 
     # ---- dispatch ---------------------------------------------------------------------------
     def _handle(self, req: Request) -> Response:
-        for http_method, pattern, method_id, scopes in self._routes:
+        for http_method, pattern, method_id, scopes in self._routes:  # noqa: B007 - the matched route is used after the loop
             match = pattern.match(req.path)
             if match and http_method == req.method:
                 break
@@ -287,7 +287,7 @@ class FakeGmail(FakeServer):
             parsed["Message-ID"] = f"<CAfake{self._next_id + 1:x}@mail.gmail.com>"
             changed = True
         if not parsed.get("Date"):
-            parsed["Date"] = format_datetime(datetime.now(timezone.utc))
+            parsed["Date"] = format_datetime(datetime.now(UTC))
             changed = True
         return parsed.as_bytes() if changed else raw
 

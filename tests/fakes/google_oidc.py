@@ -234,13 +234,15 @@ class FakeGoogleOIDC(SigningKeysMixin, FakeServer):
         with self._lock:
             self.authorize_requests.append(params)
             if params.get("client_id") != self.client_id:
-                return json_response(401, {"error": "invalid_client", "error_description": "The OAuth client was not found."})
+                return json_response(401, {"error": "invalid_client",
+                                           "error_description": "The OAuth client was not found."})
             redirect_uri = params.get("redirect_uri", "")
             if redirect_uri not in self.redirect_uris:
                 return json_response(400, {"error": "redirect_uri_mismatch", "error_description":
                                            f"{redirect_uri!r} is not registered; call add_redirect_uri()"})
             if not params.get("scope"):
-                return json_response(400, {"error": "invalid_request", "error_description": "Missing required parameter: scope"})
+                return json_response(400, {"error": "invalid_request",
+                                           "error_description": "Missing required parameter: scope"})
             login = self._next_logins.pop(0) if self._next_logins else None
             reply: dict[str, str] = {}
             if params.get("response_type") != "code":
@@ -282,7 +284,8 @@ class FakeGoogleOIDC(SigningKeysMixin, FakeServer):
                 return self._exchange_code(form)
             if grant == "refresh_token":
                 return self._refresh_grant(form)
-            return json_response(400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type: " + str(grant)})
+            return json_response(400, {"error": "unsupported_grant_type",
+                                       "error_description": "Invalid grant_type: " + str(grant)})
 
     def _exchange_code(self, form: dict[str, str]) -> Response:
         info = self._codes.pop(form.get("code", ""), None)

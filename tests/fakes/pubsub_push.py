@@ -91,7 +91,7 @@ class PushSigner:
         """The JSON envelope Pub/Sub POSTs for a Gmail notification (data = standard base64 JSON)."""
         data = json.dumps({"emailAddress": email, "historyId": history_id}).encode()
         message_id = message_id or str(uuid.uuid4().int % 10**16)
-        published = (publish_time or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        published = (publish_time or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         message = {"data": base64.b64encode(data).decode(), "messageId": message_id, "message_id": message_id,
                    "publishTime": published, "publish_time": published}
         return {"message": message, "subscription": subscription or self.subscription}
