@@ -69,6 +69,7 @@ def open_pool(conninfo: str, *, min_size: int = 1, max_size: int = 10) -> AsyncC
         kwargs={"row_factory": dict_row, "autocommit": False},
         open=False,
         name="email-assistant",
+        check=AsyncConnectionPool.check_connection,  # a connection the server dropped (restart) is replaced
     )
 
 

@@ -51,11 +51,22 @@ async def defer_resume(
     return True
 
 
-async def defer_sync(app: procrastinate.App, *, mailbox_id: UUID) -> bool:
-    """Queue a sync of the mailbox; False when one is already queued (repeated notifications collapse)."""
+async def defer_sync(
+    app: procrastinate.App, *, mailbox_id: UUID, want: int | None = None, attempt: int = 0,
+    delay_seconds: int | None = None,
+) -> bool:
+    """Queue a sync of the mailbox; False when one is already queued (repeated notifications collapse).
+
+    `want` is the history id a notification named: a sync that does not reach it yet (Gmail's history lags its
+    notifications) is tried again a little later, `attempt` counting the tries.
+    """
+    lock = f"sync-later:{mailbox_id}" if delay_seconds else f"sync:{mailbox_id}"
+    options: dict[str, Any] = {"queueing_lock": lock}
+    if delay_seconds:
+        options["schedule_in"] = {"seconds": delay_seconds}
     try:
-        await app.configure_task(SYNC_MAILBOX, queueing_lock=f"sync:{mailbox_id}").defer_async(
-            mailbox_id=str(mailbox_id))
+        await app.configure_task(SYNC_MAILBOX, **options).defer_async(
+            mailbox_id=str(mailbox_id), want=want, attempt=attempt)
     except AlreadyEnqueued:
         return False
     return True

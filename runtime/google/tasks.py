@@ -39,7 +39,7 @@ async def notify(svc: Services, *, email: str, history_id: int | None, source: s
         return "disconnected"
     if history_id is not None and mailbox["history_id"] is not None and history_id <= mailbox["history_id"]:
         return "up_to_date"
-    queued = await defer_sync(svc.jobs, mailbox_id=mailbox["id"])
+    queued = await defer_sync(svc.jobs, mailbox_id=mailbox["id"], want=history_id)
     return "queued" if queued else "already_queued"
 
 
@@ -65,11 +65,23 @@ async def stop_watch(svc: Services, *, mailbox: dict[str, Any]) -> None:
         await mailboxes.set_watch(conn, mailbox_id=mailbox["id"], expiration=None)
 
 
-async def sync_mailbox(context: procrastinate.JobContext, *, mailbox_id: str) -> None:
-    """Job: read the mailbox's new mail."""
+LAGGING_SYNC_TRIES = 6
+"""Syncs after a notification whose history id is not visible yet (about a minute in all, then polling)."""
+
+
+async def sync_mailbox(context: procrastinate.JobContext, *, mailbox_id: str, want: int | None = None,
+                       attempt: int = 0) -> None:
+    """Job: read the mailbox's new mail; again a little later while the notified history id is not visible."""
     svc: Services = context.additional_context["services"]
     result = await sync.sync_mailbox(svc, mailbox_id=UUID(mailbox_id))
     log.debug("sync of mailbox %s: %s", mailbox_id, result)
+    if want is None or attempt + 1 >= LAGGING_SYNC_TRIES:
+        return
+    async with svc.pool.connection() as conn:
+        mailbox = await mailboxes.get(conn, mailbox_id=UUID(mailbox_id))
+    if mailbox is not None and mailbox["history_id"] is not None and mailbox["history_id"] < want:
+        await defer_sync(svc.jobs, mailbox_id=UUID(mailbox_id), want=want, attempt=attempt + 1,
+                         delay_seconds=min(2 ** attempt, 30))
 
 
 async def renew_watches(context: procrastinate.JobContext, timestamp: int) -> None:
