@@ -17,6 +17,8 @@ from tests.crash.harness import Plan, run_crash
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "open: after the last restart some replies stay undecided (docs/reliability.md); issue 12 stays open"))
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("workers", [2, 0], ids=["separate-workers", "in-process-worker"])
 def test_killed_processes_come_back_and_every_reply_is_answered_once(workers: int, tmp_path: Path) -> None:

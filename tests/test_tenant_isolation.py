@@ -75,7 +75,8 @@ def test_user_b_never_reaches_user_a_data(google: GoogleWorld, google_server: Se
     assert started.status_code == 200 and a_job, started.text[:300]
     start_outreach(carol, "someone@example.net")  # B has data of their own too
 
-    ids = {"thread_id": a_thread, "assistant_id": a_persona, "email": SECRET_SUPPRESSED, "job_id": a_job.group(1)}
+    ids = {"thread_id": a_thread, "assistant_id": a_persona, "email": SECRET_SUPPRESSED,
+           "job_id": a_job.group(1), "edit_id": "1"}
     markers = [a_thread, a_persona, SECRET_NAME, SECRET_RECIPIENT, SECRET_SUPPRESSED, "zed.alice@example.org"]
     samples = {"assistant_id": a_persona, "recipient_email": "new.carol@example.org", "text": "Hello",
                "feedback": "Shorter", "recipients": [{"email": "new.carol@example.org"}], "email": "x@example.org",

@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from agent.assistants import service
 from agent.assistants.models import AssistantFields, AssistantUpdate, Autonomy
 from agent.llm import ModelUnavailable
+from agent.threads.lifecycle import Status
 from runtime.preview import SAMPLE_RECIPIENT, first_email
 from server import csrf
 from server.deps import PageUserDep, ServicesDep
@@ -135,8 +136,9 @@ async def index(request: Request, svc: ServicesDep, uid: PageUserDep, archived: 
     """The user's assistants."""
     async with svc.pool.connection() as conn:
         items = await service.list_for_user(conn, user_id=uid, include_archived=True)
-        cur = await conn.execute("SELECT assistant_id, count(*) FILTER (WHERE status <> 'closed') AS open,"
-                                 " count(*) AS total FROM threads WHERE user_id = %s GROUP BY assistant_id", (uid,))
+        cur = await conn.execute("SELECT assistant_id, count(*) FILTER (WHERE status <> %s) AS open,"
+                                 " count(*) AS total FROM threads WHERE user_id = %s GROUP BY assistant_id",
+                                 (Status.closed.value, uid))
         counts = {r["assistant_id"]: r for r in await cur.fetchall()}
     shown = [a for a in items if archived or a.archived_at is None]
     return await render(request, "assistants.html", assistants=shown, counts=counts, archived=archived,

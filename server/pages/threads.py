@@ -100,7 +100,7 @@ async def _detail(svc: Services, uid: UUID, thread_id: UUID) -> dict[str, Any]:
     version = hashlib.sha1(stamp.encode()).hexdigest()[:16]
     sandbox = thread.transport == "sandbox" and any(m["direction"] == "out" for m in msgs)
     return {"thread": thread, "timeline": timeline, "events": evs, "persona": persona, "version": version,
-            "sandbox_reply": sandbox and thread.status != "closed"}
+            "sandbox_reply": sandbox and thread.status is not Status.closed}
 
 
 @router.get("/{thread_id}")
