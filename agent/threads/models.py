@@ -52,6 +52,7 @@ class ThreadRow:
     fields: dict[str, Any]
     send_at: datetime | None
     recipient_language: str | None
+    campaign_id: UUID | None = None  # the bulk start (campaign) it belongs to; None when started alone
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
