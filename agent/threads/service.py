@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -167,6 +168,61 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise InvalidInput("Invalid cursor.") from exc
 
 
+MESSAGE_DOCUMENT = "to_tsvector('russian'::regconfig, left(m.subject || ' ' || m.text, 100000))"
+"""What a message's search covers: its subject and its own text (not the quoted history), at most 100,000
+characters (a tsvector is limited to 1 MB, so a huge body never makes an insert fail). The `russian` configuration
+stems Cyrillic words with the Russian stemmer and ASCII words with the English one, so both languages match their
+word forms. migrations/010_search.sql indexes exactly this expression."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadFilter:
+    """What the thread list, bulk actions and the export select: the same filters everywhere."""
+
+    status: Status | None = None
+    search: str | None = None
+    """The recipient's name or address (substring), or words in the subjects and bodies of the thread's emails."""
+    assistant_id: UUID | None = None
+    created_before: datetime | None = None
+    """Only threads created up to this moment (a bulk action acts on what its confirmation counted)."""
+
+    def where(self, user_id: UUID) -> tuple[sql.Composed, dict[str, Any]]:
+        """The WHERE clause over `threads t` and its parameters."""
+        clauses = [sql.SQL("t.user_id = %(user_id)s")]
+        params: dict[str, Any] = {"user_id": user_id}
+        if self.status:
+            clauses.append(sql.SQL("t.status = %(status)s"))
+            params["status"] = self.status.value
+        if self.assistant_id:
+            clauses.append(sql.SQL("t.assistant_id = %(assistant_id)s"))
+            params["assistant_id"] = self.assistant_id
+        if self.created_before:
+            clauses.append(sql.SQL("t.created_at <= %(created_before)s"))
+            params["created_before"] = self.created_before
+        if self.search:
+            clauses.append(sql.SQL(
+                "(t.recipient_email ILIKE %(q)s OR t.recipient_name ILIKE %(q)s OR t.id IN ("
+                "SELECT m.thread_id FROM messages m WHERE m.user_id = %(user_id)s AND m.thread_id IS NOT NULL"
+                " AND {doc} @@ websearch_to_tsquery('russian'::regconfig, %(words)s)))").format(
+                doc=sql.SQL(MESSAGE_DOCUMENT)))
+            params["q"] = "%" + self.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params["words"] = self.search
+        return sql.SQL(" AND ").join(clauses), params
+
+
+def list_query(user_id: UUID, where: ThreadFilter, *, limit: int, cursor: str | None = None,
+               ) -> tuple[sql.Composed, dict[str, Any]]:
+    """The list's query (bench/search.py explains it)."""
+    clause, params = where.where(user_id)
+    params["limit"] = limit + 1
+    if cursor:
+        params["c_at"], params["c_id"] = decode_cursor(cursor)
+        clause = sql.SQL("{} AND (t.created_at, t.id) < (%(c_at)s, %(c_id)s)").format(clause)
+    cols = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in THREAD_COLUMNS.split(", "))
+    query = sql.SQL("SELECT {cols} FROM threads t WHERE {w} ORDER BY t.created_at DESC, t.id DESC LIMIT %(limit)s")
+    return query.format(cols=cols, w=clause), params
+
+
 async def list_page(
     conn: AsyncConnection,
     *,
@@ -178,28 +234,35 @@ async def list_page(
     cursor: str | None = None,
 ) -> tuple[list[ThreadRow], str | None]:
     """A page of threads, newest first, by keyset pagination (fast at any depth)."""
-    clauses = [sql.SQL("user_id = %(user_id)s")]
-    params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
-    if status:
-        clauses.append(sql.SQL("status = %(status)s"))
-        params["status"] = status.value
-    if assistant_id:
-        clauses.append(sql.SQL("assistant_id = %(assistant_id)s"))
-        params["assistant_id"] = assistant_id
-    if search:
-        clauses.append(sql.SQL("(recipient_email ILIKE %(q)s OR recipient_name ILIKE %(q)s)"))
-        params["q"] = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    if cursor:
-        params["c_at"], params["c_id"] = decode_cursor(cursor)
-        clauses.append(sql.SQL("(created_at, id) < (%(c_at)s, %(c_id)s)"))
-    query = sql.SQL("SELECT {cols} FROM threads WHERE {w} ORDER BY created_at DESC, id DESC LIMIT %(limit)s").format(
-        cols=sql.SQL(THREAD_COLUMNS), w=sql.SQL(" AND ").join(clauses)
-    )
+    query, params = list_query(user_id, ThreadFilter(status=status, search=search, assistant_id=assistant_id),
+                               limit=limit, cursor=cursor)
     cur = conn.cursor(row_factory=class_row(ThreadRow))
     await cur.execute(query, params)
     rows = await cur.fetchall()
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+async def count_matching(conn: AsyncConnection, *, user_id: UUID, where: ThreadFilter) -> int:
+    """How many of the user's threads the filter matches."""
+    clause, params = where.where(user_id)
+    cur = await conn.execute(sql.SQL("SELECT count(*) AS n FROM threads t WHERE {}").format(clause), params)
+    return (await cur.fetchone())["n"]
+
+
+async def ids_matching(conn: AsyncConnection, *, user_id: UUID, where: ThreadFilter, limit: int) -> list[UUID]:
+    """The ids of (at most `limit` of) the threads the filter matches, newest first."""
+    clause, params = where.where(user_id)
+    cur = await conn.execute(sql.SQL("SELECT t.id FROM threads t WHERE {} ORDER BY t.created_at DESC, t.id DESC"
+                                     " LIMIT %(limit)s").format(clause), {**params, "limit": limit})
+    return [row["id"] for row in await cur.fetchall()]
+
+
+async def recipients(conn: AsyncConnection, *, user_id: UUID, thread_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
+    """Id, address, name and status of these threads of the user (for per-thread outcomes)."""
+    cur = await conn.execute("SELECT id, recipient_email, recipient_name, status FROM threads"
+                             " WHERE user_id = %s AND id = ANY(%s)", (user_id, thread_ids))
+    return {row["id"]: row for row in await cur.fetchall()}
 
 
 async def counts_by_status(conn: AsyncConnection, *, user_id: UUID) -> dict[str, int]:

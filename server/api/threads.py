@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from agent.errors import Conflict, InvalidInput
 from agent.events import service as events
 from agent.text import Line, Text
-from agent.threads import bulk, messages, service
+from agent.threads import bulk, export, messages, service
 from agent.threads.models import Status, Thread, ThreadCreate, ThreadDetail, ThreadPage
+from agent.threads.service import ThreadFilter
 from runtime.start import start_thread as _start
+from server import bulk as bulk_actions
 from server.actions import ACTIONS, Action
 from server.deps import ConnDep, ServicesDep, UserIdDep
 
@@ -92,16 +98,98 @@ async def create_threads_csv(
     return await _bulk(svc, conn, user_id, assistant_id, bulk.rows_from_csv(data))
 
 
+def thread_filter(
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    q: Annotated[Line | None, Query(max_length=200, description=(
+        "The recipient's name or address, or words in the subjects and bodies of the thread's emails "
+        "(full-text, English and Russian word forms)"))] = None,
+    assistant_id: UUID | None = None,
+) -> ThreadFilter:
+    """The list's filters, shared by the list, the export and bulk actions."""
+    return ThreadFilter(status=status_, search=q or None, assistant_id=assistant_id)
+
+
+FilterDep = Annotated[ThreadFilter, Depends(thread_filter)]
+
+
 @router.get("")
 async def list_threads(
-    conn: ConnDep, user_id: UserIdDep, status_: Annotated[Status | None, Query(alias="status")] = None,
-    q: Annotated[Line | None, Query(max_length=200)] = None, assistant_id: UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Annotated[Line | None, Query(max_length=200)] = None,
+    conn: ConnDep, user_id: UserIdDep, where: FilterDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[Line | None, Query(max_length=200)] = None,
 ) -> ThreadPage:
-    """Threads, newest first, filtered by status, recipient or persona; follow next_cursor for more."""
-    rows, next_cursor = await service.list_page(conn, user_id=user_id, status=status_, search=q,
-                                                assistant_id=assistant_id, limit=limit, cursor=cursor)
+    """Threads, newest first, filtered by status, persona, or a search of recipients and mail; follow next_cursor."""
+    rows, next_cursor = await service.list_page(conn, user_id=user_id, status=where.status, search=where.search,
+                                                assistant_id=where.assistant_id, limit=limit, cursor=cursor)
     return ThreadPage(items=[Thread.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/export.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+async def export_csv(svc: ServicesDep, user_id: UserIdDep, where: FilterDep) -> StreamingResponse:
+    """The threads the filters match as CSV (the list's filters), streamed; cells never start a formula."""
+
+    async def chunks() -> AsyncIterator[str]:
+        async with svc.pool.connection() as conn:
+            async for chunk in export.csv_chunks(conn, user_id=user_id, where=where):
+                yield chunk
+
+    name = f"threads-{datetime.now(UTC):%Y%m%d-%H%M}.csv"
+    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+class BulkFilter(BaseModel):
+    """The thread list's filters, for a bulk action on everything they match."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Status | None = None
+    q: Annotated[Line, StringConstraints(max_length=200)] | None = None
+    assistant_id: UUID | None = None
+
+
+class BulkAction(BaseModel):
+    """One action on many threads: name them (ids) or give the list's filters (filter), not both."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal[bulk_actions.BULK_ACTIONS]  # type: ignore[valid-type]
+    ids: list[UUID] | None = Field(None, min_length=1, max_length=bulk_actions.MAX_THREADS)
+    filter: BulkFilter | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> BulkAction:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give either ids or filter")
+        return self
+
+
+class BulkOutcome(BaseModel):
+    """What the action did to one thread."""
+
+    thread_id: UUID
+    recipient_email: str
+    outcome: Literal["done", "skipped"]
+    reason: str | None = None
+
+
+class BulkReport(BaseModel):
+    """Per-thread outcomes of a bulk action."""
+
+    action: str
+    done: int
+    skipped: int
+    outcomes: list[BulkOutcome]
+
+
+@router.post("/actions")
+async def bulk_action(body: BulkAction, svc: ServicesDep, user_id: UserIdDep) -> BulkReport:
+    """Pause, resume, stop or take over many threads (at most 10,000), each through its own action."""
+    where = None if body.filter is None else ThreadFilter(
+        status=body.filter.status, search=body.filter.q or None, assistant_id=body.filter.assistant_id)
+    ids = await bulk_actions.resolve(svc, user_id=user_id, ids=body.ids, where=where)
+    outcomes = await bulk_actions.run(svc, user_id=user_id, action=body.action, thread_ids=ids)
+    done = sum(1 for o in outcomes if o.outcome == "done")
+    return BulkReport(action=body.action, done=done, skipped=len(outcomes) - done,
+                      outcomes=[BulkOutcome(thread_id=o.thread_id, recipient_email=o.recipient_email,
+                                            outcome=o.outcome, reason=o.reason) for o in outcomes])
 
 
 @router.get("/{thread_id}")
@@ -111,6 +199,14 @@ async def get_thread(thread_id: UUID, conn: ConnDep, user_id: UserIdDep) -> Thre
     msgs = await messages.list_for_thread(conn, user_id=user_id, thread_id=thread_id)
     evs = await events.list_for_thread(conn, user_id=user_id, thread_id=thread_id)
     return ThreadDetail.model_validate({**row.as_dict(), "messages": msgs, "events": evs})
+
+
+@router.get("/{thread_id}/history.json")
+async def thread_history(thread_id: UUID, conn: ConnDep, user_id: UserIdDep) -> JSONResponse:
+    """The thread's whole history as a JSON download: the thread, its emails, events and decisions."""
+    data = await export.history(conn, user_id=user_id, thread_id=thread_id)
+    return JSONResponse(jsonable_encoder(data), headers={
+        "Content-Disposition": f'attachment; filename="thread-{thread_id}.json"'})
 
 
 def _accepted(thread_id: UUID, done: bool = False) -> Accepted:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from datetime import time as time_of_day
 from typing import Any
 from uuid import UUID
 from zoneinfo import available_timezones
 
+from babel.dates import format_datetime
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
@@ -15,8 +17,8 @@ from agent.assistants import service
 from agent.assistants.models import AssistantFields, AssistantUpdate, Autonomy
 from agent.llm import ModelUnavailable
 from agent.threads.lifecycle import Status
-from runtime.preview import SAMPLE_RECIPIENT, first_email
-from server import csrf
+from runtime.preview import SAMPLE_RECIPIENT, Step, first_email, sequence
+from server import csrf, i18n
 from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
 from server.pages.common import N_, PageRoute, back, field_errors, flash, form_text, partial, render
@@ -124,11 +126,12 @@ def _autonomy_options() -> list[tuple[str, str]]:
 
 
 async def _form(request: Request, *, values: dict[str, Any], errors: dict[str, str], assistant: Any = None,
-                status_code: int = 200) -> Response:
+                status_code: int = 200, **extra: Any) -> Response:
     return await render(request, "assistant_form.html", status_code=status_code, values=values, errors=errors,
                         groups=form_fields(), assistant=assistant, autonomy_options=_autonomy_options(),
-                        sample=SAMPLE_RECIPIENT, weekdays=[(i + 1, _(d)) for i, d in enumerate(WEEKDAYS)],
-                        zones=sorted(available_timezones()))
+                        sample=extra.pop("sample", SAMPLE_RECIPIENT),
+                        weekdays=[(i + 1, _(d)) for i, d in enumerate(WEEKDAYS)], zones=sorted(available_timezones()),
+                        **extra)
 
 
 @router.get("")
@@ -209,3 +212,41 @@ async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respo
     except ModelUnavailable as exc:
         return partial(request, "partials/preview.html", unavailable=str(exc))
     return partial(request, "partials/preview.html", preview=result, recipient={**SAMPLE_RECIPIENT, **recipient})
+
+
+def _shown_step(step: Step) -> dict[str, Any]:
+    """A sequence step with its send time in words, in the persona's time zone."""
+    when = format_datetime(step.at, "EEEE d MMMM y, HH:mm", tzinfo=step.at.tzinfo, locale=i18n.current())
+    return {"number": step.number, "day": step.day, "subject": step.subject, "text": step.text,
+            "when": f"{when} ({step.at.tzinfo})", "iso": step.at.isoformat()}
+
+
+@router.post("/preview/sequence")
+async def preview_sequence(request: Request, svc: ServicesDep, uid: PageUserDep, assistant: str = "") -> Response:
+    """The first email and every follow-up, each on the day it would go; nothing is stored or sent.
+
+    htmx swaps in the sequence; without JavaScript the form comes back with the sequence beside it."""
+    form = await csrf.checked_form(request)
+    values, fields, errors = parse(form)
+    recipient = {k: form_text(form, f"sample_{k}").strip()[:500] for k in ("name", "company", "context")}
+    context: dict[str, Any] = {}
+    if fields is None:
+        context["errors"] = errors
+    else:
+        try:
+            steps = await sequence(svc.llm, fields, recipient, now=datetime.now(UTC))
+            context["steps"] = [_shown_step(s) for s in steps]
+        except ModelUnavailable as exc:
+            context["unavailable"] = str(exc)
+    if request.headers.get("hx-request"):
+        return partial(request, "partials/sequence_preview.html", labels={k: _(v) for k, v in LABELS.items()},
+                       **context)
+    row = None
+    if assistant:
+        try:
+            async with svc.pool.connection() as conn:
+                row = await service.get(conn, user_id=uid, assistant_id=UUID(assistant))
+        except ValueError:
+            row = None
+    return await _form(request, values=values, errors=errors, assistant=row, status_code=422 if errors else 200,
+                       sample={**SAMPLE_RECIPIENT, **recipient}, sequence=context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
@@ -16,10 +17,12 @@ from agent.text import without_controls
 from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.models import Status, ThreadCreate
+from agent.threads.service import ThreadFilter
 from runtime.services import Services
 from runtime.start import start_thread
 from server import csrf
 from server.actions import ACTIONS
+from server.bulk import BULK_ACTIONS
 from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
 from server.pages.common import N_, PageRoute, back, field_errors, flash, form_text, partial, render
@@ -35,22 +38,38 @@ def _uuid(value: str | None) -> UUID | None:
         return None
 
 
+def page_filter(status: str, q: str, assistant: str) -> ThreadFilter:
+    """The list's filters from the page's fields (a bad value is ignored, as in the list)."""
+    chosen = Status(status) if status in Status.__members__ else None
+    q = without_controls(q).strip()[:200]
+    return ThreadFilter(status=chosen, search=q or None, assistant_id=_uuid(assistant))
+
+
+def filter_query(where: ThreadFilter, *, api: bool = False) -> str:
+    """The filters as a query string for links (the API names the persona assistant_id)."""
+    pairs = {"status": where.status.value if where.status else "", "q": where.search or "",
+             "assistant_id" if api else "assistant": str(where.assistant_id or "")}
+    return urlencode({k: v for k, v in pairs.items() if v})
+
+
 @router.get("")
 async def index(request: Request, svc: ServicesDep, uid: PageUserDep, status: str = "", q: str = "",
                 assistant: str = "", cursor: str = "") -> Response:
-    """Threads, newest first: filter by status and assistant, search by recipient, page by cursor."""
-    chosen = Status(status) if status in Status.__members__ else None
-    assistant_id = _uuid(assistant)
-    q = without_controls(q).strip()[:200]
+    """Threads, newest first: filter by status and assistant, search recipients and mail, page by cursor."""
+    where = page_filter(status, q, assistant)
     async with svc.pool.connection() as conn:
-        rows, next_cursor = await threads.list_page(conn, user_id=uid, status=chosen, search=q or None,
-                                                    assistant_id=assistant_id, limit=PAGE_SIZE, cursor=cursor or None)
+        rows, next_cursor = await threads.list_page(conn, user_id=uid, status=where.status, search=where.search,
+                                                    assistant_id=where.assistant_id, limit=PAGE_SIZE,
+                                                    cursor=cursor or None)
         counts = await threads.counts_by_status(conn, user_id=uid)
+        matching = await threads.count_matching(conn, user_id=uid, where=where) if rows else 0
         personas = await assistants.list_for_user(conn, user_id=uid, include_archived=True)
     names = {a.id: a.name for a in personas}
     return await render(request, "threads.html", rows=rows, next_cursor=next_cursor, counts=counts,
-                        total=sum(counts.values()), status=chosen.value if chosen else "", q=q,
-                        assistant=str(assistant_id or ""), personas=personas, names=names, first_page=not cursor)
+                        total=sum(counts.values()), status=where.status.value if where.status else "",
+                        q=where.search or "", assistant=str(where.assistant_id or ""), personas=personas,
+                        names=names, first_page=not cursor, matching=matching,
+                        export_query=filter_query(where, api=True), bulk_actions=BULK_ACTIONS)
 
 
 async def _new_form(request: Request, svc: Services, uid: UUID, values: dict[str, Any], errors: dict[str, str],
