@@ -22,7 +22,6 @@ from runtime.services import Services
 from runtime.start import start_thread
 from server import csrf
 from server.actions import ACTIONS
-from server.bulk import BULK_ACTIONS
 from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
 from server.pages.common import N_, PageRoute, back, field_errors, flash, form_text, partial, render
@@ -69,7 +68,7 @@ async def index(request: Request, svc: ServicesDep, uid: PageUserDep, status: st
                         total=sum(counts.values()), status=where.status.value if where.status else "",
                         q=where.search or "", assistant=str(where.assistant_id or ""), personas=personas,
                         names=names, first_page=not cursor, matching=matching,
-                        export_query=filter_query(where, api=True), bulk_actions=BULK_ACTIONS)
+                        export_query=filter_query(where, api=True))
 
 
 async def _new_form(request: Request, svc: Services, uid: UUID, values: dict[str, Any], errors: dict[str, str],
