@@ -61,7 +61,10 @@ async def index(request: Request, svc: ServicesDep, uid: PageUserDep, status: st
                                                     assistant_id=where.assistant_id, limit=PAGE_SIZE,
                                                     cursor=cursor or None)
         counts = await threads.counts_by_status(conn, user_id=uid)
-        matching = await threads.count_matching(conn, user_id=uid, where=where) if rows else 0
+        if where.search or where.assistant_id:
+            matching = await threads.count_matching(conn, user_id=uid, where=where) if rows else 0
+        else:
+            matching = counts.get(where.status.value, 0) if where.status else sum(counts.values())
         personas = await assistants.list_for_user(conn, user_id=uid, include_archived=True)
     names = {a.id: a.name for a in personas}
     return await render(request, "threads.html", rows=rows, next_cursor=next_cursor, counts=counts,
