@@ -80,7 +80,8 @@ def test_user_b_never_reaches_user_a_data(google: GoogleWorld, google_server: Se
     markers = [a_thread, a_persona, SECRET_NAME, SECRET_RECIPIENT, SECRET_SUPPRESSED, "zed.alice@example.org"]
     samples = {"assistant_id": a_persona, "recipient_email": "new.carol@example.org", "text": "Hello",
                "feedback": "Shorter", "recipients": [{"email": "new.carol@example.org"}], "email": "x@example.org",
-               "name": "Carol's", "sender_name": "Carol", "offer": "An offer", "goal": "A goal", "reason": "test"}
+               "name": "Carol's", "sender_name": "Carol", "offer": "An offer", "goal": "A goal", "reason": "test",
+               "action": "stop"}
     token = _token(carol)
     form = {"csrf_token": token, "assistant_id": a_persona, "email": "x.carol@example.org", "text": "Hi",
             "feedback": "Shorter", "sandbox_text": "Hi", "csv_text": "email\nnew.carol@example.org\n", "lang": "en",
