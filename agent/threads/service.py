@@ -176,6 +176,7 @@ async def list_page(
     assistant_id: UUID | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    campaign_id: UUID | None = None,
 ) -> tuple[list[ThreadRow], str | None]:
     """A page of threads, newest first, by keyset pagination (fast at any depth)."""
     clauses = [sql.SQL("user_id = %(user_id)s")]
@@ -186,6 +187,9 @@ async def list_page(
     if assistant_id:
         clauses.append(sql.SQL("assistant_id = %(assistant_id)s"))
         params["assistant_id"] = assistant_id
+    if campaign_id:
+        clauses.append(sql.SQL("campaign_id = %(campaign_id)s"))
+        params["campaign_id"] = campaign_id
     if search:
         clauses.append(sql.SQL("(recipient_email ILIKE %(q)s OR recipient_name ILIKE %(q)s)"))
         params["q"] = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -37,20 +37,22 @@ def _uuid(value: str | None) -> UUID | None:
 
 @router.get("")
 async def index(request: Request, svc: ServicesDep, uid: PageUserDep, status: str = "", q: str = "",
-                assistant: str = "", cursor: str = "") -> Response:
-    """Threads, newest first: filter by status and assistant, search by recipient, page by cursor."""
+                assistant: str = "", cursor: str = "", campaign: str = "") -> Response:
+    """Threads, newest first: filter by status, assistant and campaign, search by recipient, page by cursor."""
     chosen = Status(status) if status in Status.__members__ else None
-    assistant_id = _uuid(assistant)
+    assistant_id, campaign_id = _uuid(assistant), _uuid(campaign)
     q = without_controls(q).strip()[:200]
     async with svc.pool.connection() as conn:
         rows, next_cursor = await threads.list_page(conn, user_id=uid, status=chosen, search=q or None,
-                                                    assistant_id=assistant_id, limit=PAGE_SIZE, cursor=cursor or None)
+                                                    assistant_id=assistant_id, limit=PAGE_SIZE, cursor=cursor or None,
+                                                    campaign_id=campaign_id)
         counts = await threads.counts_by_status(conn, user_id=uid)
         personas = await assistants.list_for_user(conn, user_id=uid, include_archived=True)
     names = {a.id: a.name for a in personas}
     return await render(request, "threads.html", rows=rows, next_cursor=next_cursor, counts=counts,
                         total=sum(counts.values()), status=chosen.value if chosen else "", q=q,
-                        assistant=str(assistant_id or ""), personas=personas, names=names, first_page=not cursor)
+                        assistant=str(assistant_id or ""), personas=personas, names=names, first_page=not cursor,
+                        campaign=str(campaign_id or ""))
 
 
 async def _new_form(request: Request, svc: Services, uid: UUID, values: dict[str, Any], errors: dict[str, str],
