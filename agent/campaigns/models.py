@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from agent.text import SingleLine
 
@@ -31,6 +31,7 @@ class Campaign(BaseModel):
     sent: int = 0
     replied: int = 0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def reply_rate(self) -> float | None:
         """Threads with a human reply among those whose first email went out (None before any went out)."""

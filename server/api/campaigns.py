@@ -18,16 +18,6 @@ from server.deps import ConnDep, ServicesDep, UserIdDep
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 
 
-class CampaignOut(Campaign):
-    """A campaign as listed, with its reply rate."""
-
-    reply_rate: float | None = None  # type: ignore[assignment]
-
-
-def _out(c: Campaign) -> CampaignOut:
-    return CampaignOut.model_validate({**c.model_dump(), "reply_rate": c.reply_rate})
-
-
 class DailyPoint(BaseModel):
     """One day of the campaign's chart."""
 
@@ -40,9 +30,9 @@ class DailyPoint(BaseModel):
 
 
 @router.get("")
-async def list_campaigns(conn: ConnDep, user_id: UserIdDep, assistant_id: UUID | None = None) -> list[CampaignOut]:
+async def list_campaigns(conn: ConnDep, user_id: UserIdDep, assistant_id: UUID | None = None) -> list[Campaign]:
     """Your campaigns (bulk starts), newest first, with thread, sent and reply counts."""
-    return [_out(c) for c in await service.list_for_user(conn, user_id=user_id, assistant_id=assistant_id)]
+    return await service.list_for_user(conn, user_id=user_id, assistant_id=assistant_id)
 
 
 @router.get("/{campaign_id}")
