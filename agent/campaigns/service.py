@@ -12,7 +12,7 @@ from agent.campaigns.models import Campaign, CampaignDetail, Funnel, Queue, Queu
 from agent.errors import NotFound
 from agent.stats import service as stats
 from agent.stats.service import HUMAN_REPLY, POSITIVE_INTENTS
-from agent.threads.lifecycle import Status
+from agent.threads.lifecycle import CloseReason, Status
 
 NOT_FOUND = "Campaign not found."
 MEETING = "meeting_request"
@@ -112,9 +112,9 @@ async def funnel(conn: AsyncConnection, *, user_id: UUID, campaign_id: UUID) -> 
                                                  handed=HANDED_EVENTS))
     found = Funnel.model_validate(await cur.fetchone())
     cur = await conn.execute(
-        "SELECT coalesce(close_reason, 'closed') AS reason, count(*) AS n FROM threads"
+        "SELECT coalesce(close_reason, %s) AS reason, count(*) AS n FROM threads"
         " WHERE user_id = %s AND campaign_id = %s AND status = %s GROUP BY 1 ORDER BY 2 DESC, 1",
-        (user_id, campaign_id, Status.closed.value))
+        (CloseReason.closed.value, user_id, campaign_id, Status.closed.value))
     found.closed_by_reason = {r["reason"]: r["n"] for r in await cur.fetchall()}
     return found
 
