@@ -18,32 +18,38 @@ NOT_FOUND = "Campaign not found."
 MEETING = "meeting_request"
 HANDED_EVENTS = ["escalated", "handed_back"]  # handed to you (by the assistant or by taking over and handing back)
 
+# Per thread: whether its first email went out and whether a person answered (one pass over the emails).
+_THREAD_MAIL = f"""
+    SELECT m.thread_id, bool_or(m.direction = 'out') AS sent, bool_or({HUMAN_REPLY}) AS replied
+    FROM messages m JOIN t ON t.id = m.thread_id WHERE m.user_id = %(user_id)s GROUP BY m.thread_id"""
+
 CAMPAIGN_SQL = f"""
+WITH c AS (SELECT c.id, c.assistant_id, c.name, c.source, c.created_at FROM campaigns c
+           WHERE c.user_id = %(user_id)s {{where}}),
+t AS (SELECT t.id, t.campaign_id, t.status FROM threads t JOIN c ON c.id = t.campaign_id WHERE t.user_id = %(user_id)s),
+m AS ({_THREAD_MAIL}),
+s AS (SELECT t.campaign_id, count(*) AS threads, count(*) FILTER (WHERE t.status <> %(closed)s) AS open,
+             count(*) FILTER (WHERE m.sent) AS sent, count(*) FILTER (WHERE m.replied) AS replied
+      FROM t LEFT JOIN m ON m.thread_id = t.id GROUP BY t.campaign_id)
 SELECT c.id, c.assistant_id, a.name AS assistant_name, c.name, c.source, c.created_at,
        coalesce(s.threads, 0) AS threads, coalesce(s.open, 0) AS open, coalesce(s.sent, 0) AS sent,
        coalesce(s.replied, 0) AS replied
-FROM campaigns c JOIN assistants a ON a.id = c.assistant_id
-LEFT JOIN LATERAL (
-    SELECT count(*) AS threads, count(*) FILTER (WHERE t.status <> %(closed)s) AS open,
-           count(*) FILTER (WHERE f.sent) AS sent, count(*) FILTER (WHERE f.replied) AS replied
-    FROM threads t LEFT JOIN LATERAL (
-        SELECT bool_or(m.direction = 'out') AS sent, bool_or({HUMAN_REPLY}) AS replied
-        FROM messages m WHERE m.thread_id = t.id) f ON true
-    WHERE t.campaign_id = c.id AND t.user_id = c.user_id) s ON true
-WHERE c.user_id = %(user_id)s"""
+FROM c JOIN assistants a ON a.id = c.assistant_id LEFT JOIN s ON s.campaign_id = c.id
+ORDER BY c.created_at DESC, c.id DESC LIMIT %(limit)s"""
 
 FUNNEL_SQL = f"""
-WITH f AS (
-    SELECT t.status,
-           EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND m.direction = 'out') AS sent,
-           EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND {HUMAN_REPLY}) AS replied,
-           EXISTS (SELECT 1 FROM events e WHERE e.thread_id = t.id AND e.kind = 'decision'
-                   AND e.detail->>'intent' = ANY(%(positive)s)) AS positive,
-           EXISTS (SELECT 1 FROM events e WHERE e.thread_id = t.id AND e.kind = 'decision'
-                   AND e.detail->>'intent' = %(meeting)s) AS meeting,
-           (t.status = %(human)s OR EXISTS (SELECT 1 FROM events e WHERE e.thread_id = t.id
-                                            AND e.kind = ANY(%(handed)s))) AS handed
-    FROM threads t WHERE t.user_id = %(user_id)s AND t.campaign_id = %(campaign_id)s)
+WITH t AS (SELECT t.id, t.status FROM threads t WHERE t.user_id = %(user_id)s AND t.campaign_id = %(campaign_id)s),
+m AS ({_THREAD_MAIL}),
+e AS (SELECT e.thread_id,
+             bool_or(e.kind = 'decision' AND e.detail->>'intent' = ANY(%(positive)s)) AS positive,
+             bool_or(e.kind = 'decision' AND e.detail->>'intent' = %(meeting)s) AS meeting,
+             bool_or(e.kind = ANY(%(handed)s)) AS handed
+      FROM events e JOIN t ON t.id = e.thread_id
+      WHERE e.user_id = %(user_id)s AND (e.kind = 'decision' OR e.kind = ANY(%(handed)s)) GROUP BY e.thread_id),
+f AS (SELECT t.status, coalesce(m.sent, false) AS sent, coalesce(m.replied, false) AS replied,
+             coalesce(e.positive, false) AS positive, coalesce(e.meeting, false) AS meeting,
+             (t.status = %(human)s OR coalesce(e.handed, false)) AS handed
+      FROM t LEFT JOIN m ON m.thread_id = t.id LEFT JOIN e ON e.thread_id = t.id)
 SELECT count(*) AS threads, count(*) FILTER (WHERE NOT sent AND status <> %(closed)s) AS queued,
        count(*) FILTER (WHERE sent) AS sent, count(*) FILTER (WHERE replied) AS replied,
        count(*) FILTER (WHERE positive) AS positive, count(*) FILTER (WHERE handed OR meeting) AS handed_or_meeting,
@@ -90,15 +96,15 @@ def _params(user_id: UUID, **extra: Any) -> dict[str, Any]:
 async def list_for_user(conn: AsyncConnection, *, user_id: UUID, assistant_id: UUID | None = None,
                         limit: int = 200) -> list[Campaign]:
     """The user's campaigns, newest first, with their thread, sent and reply counts."""
-    query = CAMPAIGN_SQL + (" AND c.assistant_id = %(assistant_id)s" if assistant_id else "")
-    cur = await conn.execute(query + " ORDER BY c.created_at DESC, c.id DESC LIMIT %(limit)s",
-                             _params(user_id, assistant_id=assistant_id, limit=limit))
+    where = "AND c.assistant_id = %(assistant_id)s" if assistant_id else ""
+    cur = await conn.execute(CAMPAIGN_SQL.format(where=where), _params(user_id, assistant_id=assistant_id, limit=limit))
     return [Campaign.model_validate(r) for r in await cur.fetchall()]
 
 
 async def get(conn: AsyncConnection, *, user_id: UUID, campaign_id: UUID) -> Campaign:
     """One campaign of this user, or NotFound (another user's id is not found either)."""
-    cur = await conn.execute(CAMPAIGN_SQL + " AND c.id = %(campaign_id)s", _params(user_id, campaign_id=campaign_id))
+    cur = await conn.execute(CAMPAIGN_SQL.format(where="AND c.id = %(campaign_id)s"),
+                             _params(user_id, campaign_id=campaign_id, limit=1))
     row = await cur.fetchone()
     if row is None:
         raise NotFound(NOT_FOUND)
