@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import re
 import statistics
@@ -150,7 +151,9 @@ def main() -> None:
         f"`python -m bench.dashboard` — {args.threads:,} threads ({2 * args.threads:,} emails, "
         f"{args.threads:,} decisions) for one user, real server process in local mode, embedded PostgreSQL, "
         f"{args.runs} requests per page after a warm-up, measured from the client (HTTP on loopback).", "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}; filling took {fill_s:.1f} s.", "",
+        f"Machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min) at the end; filling took {fill_s:.1f} s.",
+        "",
         "| page | median ms | max ms | size KB |", "|---|---:|---:|---:|",
         *[f"| {label} | {median:.1f} | {worst:.1f} | {size / 1024:.0f} |" for label, median, worst, size in rows], "",
         "The chart series alone (`agent.stats.daily`: one SQL for sends and replies per day, one for the reply rate",
