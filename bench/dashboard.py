@@ -7,6 +7,8 @@ with threads, messages and decisions, and times the pages a user opens most.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import platform
 import re
 import statistics
@@ -16,7 +18,9 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import dict_row
 
+from agent.stats import service as stats
 from tests.support import PERSONA, ServerProcess, query
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "bench-dashboard.md"
@@ -46,9 +50,38 @@ def fill(database_url: str, user_id: str, assistant_id: str, threads: int) -> st
             " 'message_ids', jsonb_build_array(m.id::text)), m.at FROM messages m"
             " WHERE m.user_id = %s AND m.direction = 'in'",
             (user_id,))
+        campaign = conn.execute("INSERT INTO campaigns (user_id, assistant_id, name, source)"
+                                " VALUES (%s, %s, 'Bench list', 'csv') RETURNING id", (user_id, assistant_id)).fetchone()[0]
+        conn.execute("UPDATE threads SET campaign_id = %s WHERE user_id = %s", (campaign, user_id))
+        conn.execute(
+            "INSERT INTO send_queue (thread_id, step, user_id, kind, priority, wait_id, estimated_at)"
+            " SELECT id, 9, user_id, 'follow_up', 1, 'bench', now() + (row_number() OVER ()) * interval '2 minutes'"
+            " FROM threads WHERE user_id = %s AND status = 'waiting' LIMIT 500", (user_id,))
         conn.execute("ANALYZE")
         return str(conn.execute("SELECT id FROM threads WHERE user_id = %s ORDER BY created_at DESC LIMIT 1",
                                 (user_id,)).fetchone()[0])
+
+
+def chart_queries(database_url: str, user_id: str, assistant_id: str, runs: int) -> list[tuple[str, float, float]]:
+    """Median and max milliseconds of agent.stats.daily (its two SQL statements) per scope and window."""
+    campaign = query(database_url, "SELECT id FROM campaigns LIMIT 1")[0]["id"]
+
+    async def measure() -> list[tuple[str, float, float]]:
+        rows = []
+        async with await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row, autocommit=True) as conn:
+            for label, scope in (("user", {}), ("persona", {"assistant_id": assistant_id}),
+                                 ("campaign", {"campaign_id": campaign})):
+                for days in stats.CHART_DAYS:
+                    samples = []
+                    for _ in range(runs + 1):
+                        start = time.perf_counter()
+                        await stats.daily(conn, user_id=user_id, days=days, **scope)
+                        samples.append((time.perf_counter() - start) * 1000)
+                    rows.append((f"Chart series, {label}, {days} days", statistics.median(samples[1:]),
+                                 max(samples[1:])))
+        return rows
+
+    return asyncio.run(measure())
 
 
 def timed(server: ServerProcess, path: str, runs: int) -> tuple[float, float, int]:
@@ -89,12 +122,19 @@ def main() -> None:
             started = time.perf_counter()
             thread_id = fill(url, user, persona["id"], args.threads)
             fill_s = time.perf_counter() - started
+            campaign = str(query(url, "SELECT id FROM campaigns LIMIT 1")[0]["id"])
             deep = server.client.get("/threads")
             for _ in range(args.threads // 50 - 2):  # walk to the last pages by cursor, as "Next page" does
                 nxt = re.search(r'rel="next" href="([^"]+)"', deep.text)
                 deep = server.client.get(nxt.group(1).replace("&amp;", "&"))
             deep_path = re.search(r'rel="next" href="([^"]+)"', deep.text).group(1).replace("&amp;", "&")
-            pages = [("Main page (stats 7 days)", "/"), ("Main page (stats 30 days)", "/?days=30"),
+            pages = [("Main page (stats and chart, 7 days)", "/"), ("Main page (30 days)", "/?days=30"),
+                     ("Main page (90 days)", "/?days=90"), ("Campaigns", "/campaigns"),
+                     ("Campaign page (10,000 threads, 7 days)", f"/campaigns/{campaign}"),
+                     ("Campaign page (90 days)", f"/campaigns/{campaign}?days=90"),
+                     ("Campaign API detail", f"/api/campaigns/{campaign}"),
+                     ("Persona page (chart, 90 days)", f"/assistants/{persona['id']}?days=90"),
+                     ("Threads, campaign filter", f"/threads?campaign={campaign}"),
                      ("Threads, first page", "/threads"), ("Threads, last pages (cursor)", deep_path),
                      ("Threads, status filter", "/threads?status=needs_human"),
                      ("Threads, search by recipient", "/threads?q=person9999"),
@@ -102,6 +142,7 @@ def main() -> None:
                      ("Thread live update (changed)", f"/threads/{thread_id}/live?v=x"),
                      ("Assistants", "/assistants"), ("Settings", "/settings")]
             rows = [(label, *timed(server, path, args.runs)) for label, path in pages]
+            queries = chart_queries(url, user, persona["id"], args.runs)
         finally:
             server.stop()
             pg.cleanup()
@@ -110,12 +151,21 @@ def main() -> None:
         f"`python -m bench.dashboard` — {args.threads:,} threads ({2 * args.threads:,} emails, "
         f"{args.threads:,} decisions) for one user, real server process in local mode, embedded PostgreSQL, "
         f"{args.runs} requests per page after a warm-up, measured from the client (HTTP on loopback).", "",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}; filling took {fill_s:.1f} s.", "",
+        f"Machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min) at the end; filling took {fill_s:.1f} s.",
+        "",
         "| page | median ms | max ms | size KB |", "|---|---:|---:|---:|",
         *[f"| {label} | {median:.1f} | {worst:.1f} | {size / 1024:.0f} |" for label, median, worst, size in rows], "",
+        "The chart series alone (`agent.stats.daily`: one SQL for sends and replies per day, one for the reply rate",
+        "per day, each over `generate_series` of the days), measured in-process on one connection:", "",
+        "| series | median ms | max ms |", "|---|---:|---:|",
+        *[f"| {label} | {median:.1f} | {worst:.1f} |" for label, median, worst in queries], "",
         "The thread list uses keyset pagination on `(user_id, created_at, id)`, so the last page costs the same as",
         "the first; the search is an `ILIKE` over one user's threads. The main page is the heaviest: its numbers",
-        "aggregate the user's emails and decisions (agent/stats/service.py) in one pass each.", "",
+        "aggregate the user's emails and decisions (agent/stats/service.py) in one pass each, and its chart reads",
+        "the window's emails through `messages_user_at_idx (user_id, at)`. The campaign page counts its threads'",
+        "funnel through `threads_campaign_idx` and the per-thread indexes on messages and events; here all 10,000",
+        "threads are in one campaign (the worst case) and 500 emails wait in its send queue.", "",
     ]
     OUT.write_text("\n".join(lines))
 

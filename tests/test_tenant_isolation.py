@@ -74,14 +74,16 @@ def test_user_b_never_reaches_user_a_data(google: GoogleWorld, google_server: Se
     a_job = re.search(r'hx-get="/threads/import/([^"]+)"', started.text)
     assert started.status_code == 200 and a_job, started.text[:300]
     start_outreach(carol, "someone@example.net")  # B has data of their own too
+    a_campaign = str(query(database_url, "SELECT id FROM campaigns")[0]["id"])  # the import is A's campaign
 
     ids = {"thread_id": a_thread, "assistant_id": a_persona, "email": SECRET_SUPPRESSED,
-           "job_id": a_job.group(1), "edit_id": "1"}
-    markers = [a_thread, a_persona, SECRET_NAME, SECRET_RECIPIENT, SECRET_SUPPRESSED, "zed.alice@example.org"]
+           "job_id": a_job.group(1), "edit_id": "1", "campaign_id": a_campaign}
+    markers = [a_thread, a_persona, a_campaign, SECRET_NAME, SECRET_RECIPIENT, SECRET_SUPPRESSED,
+               "zed.alice@example.org"]
     samples = {"assistant_id": a_persona, "recipient_email": "new.carol@example.org", "text": "Hello",
                "feedback": "Shorter", "recipients": [{"email": "new.carol@example.org"}], "email": "x@example.org",
-               "name": "Carol's", "sender_name": "Carol", "offer": "An offer", "goal": "A goal", "reason": "test",
-               "action": "stop"}
+               "name": "Carol's", "campaign_name": "Carol's list", "sender_name": "Carol", "offer": "An offer",
+               "goal": "A goal", "reason": "test", "action": "stop"}
     token = _token(carol)
     form = {"csrf_token": token, "assistant_id": a_persona, "email": "x.carol@example.org", "text": "Hi",
             "feedback": "Shorter", "sandbox_text": "Hi", "csv_text": "email\nnew.carol@example.org\n", "lang": "en",
@@ -122,6 +124,8 @@ def test_user_b_never_reaches_user_a_data(google: GoogleWorld, google_server: Se
         before["status"], len(before["messages"]), len(before["events"])), "A's thread is untouched"
     assert alice.get(f"/api/assistants/{a_persona}").json()["archived_at"] is None
     assert SECRET_SUPPRESSED in {s["email"] for s in alice.get("/api/suppressions").json()}
+    assert [c["id"] for c in alice.get("/api/campaigns").json()] == [a_campaign], "A's campaign is untouched"
+    assert alice.get(f"/api/campaigns/{a_campaign}").json()["status_counts"].get("paused") is None
     owners = query(database_url, "SELECT u.email, count(t.id) AS n FROM users u JOIN threads t ON t.user_id = u.id"
                                  " GROUP BY u.email ORDER BY 1")
     assert [(o["email"], o["n"]) for o in owners] == [(ALICE, 2), (CAROL, 1)], owners

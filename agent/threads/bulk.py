@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
 
+from agent.assistants import service as assistants
+from agent.campaigns import service as campaigns
+from agent.campaigns.models import Campaign
 from agent.config import Settings
 from agent.errors import Conflict, InvalidInput
 from agent.imports import deliverability
@@ -151,3 +156,30 @@ async def check_domains(ready: list[tuple[int, ThreadCreate]], *, settings: Sett
             unchecked.append({"row": number, "email": str(data.recipient_email), "reason": check.reason})
         keep.append((number, data))
     return keep, refused, unchecked
+
+
+# Campaigns: every bulk start is one, named by the user or after the file (or the persona and the day).
+
+def campaign_name(*, name: str | None, filename: str | None, persona: str, today: date) -> str:
+    """The name given, else the file's name without its extension, else "<persona> · <date>"."""
+    given = " ".join((name or "").split())[:200]
+    if given:
+        return given
+    stem = " ".join(PurePath((filename or "").replace("\\", "/")).stem.split())[:200]
+    return stem or f"{persona} · {today.isoformat()}"[:200]
+
+
+def campaign_source(filename: str | None) -> str:
+    """list | csv | xlsx, from how the rows came."""
+    if not filename:
+        return "list"
+    return "xlsx" if filename.lower().endswith(".xlsx") else "csv"
+
+
+async def open_campaign(conn: Any, *, user_id: UUID, assistant_id: UUID, name: str | None, filename: str | None,
+                        today: date, source: str | None = None) -> Campaign:
+    """Create the campaign a bulk start's threads belong to (the persona must be the user's)."""
+    persona = await assistants.get(conn, user_id=user_id, assistant_id=assistant_id)
+    return await campaigns.create(conn, user_id=user_id, assistant_id=assistant_id,
+                                  source=source or campaign_source(filename),
+                                  name=campaign_name(name=name, filename=filename, persona=persona.name, today=today))

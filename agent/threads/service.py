@@ -183,6 +183,7 @@ class ThreadFilter:
     search: str | None = None
     """The recipient's name or address (substring), or words in the subjects and bodies of the thread's emails."""
     assistant_id: UUID | None = None
+    campaign_id: UUID | None = None
     created_before: datetime | None = None
     """Only threads created up to this moment (a bulk action acts on what its confirmation counted)."""
 
@@ -196,6 +197,9 @@ class ThreadFilter:
         if self.assistant_id:
             clauses.append(sql.SQL("t.assistant_id = %(assistant_id)s"))
             params["assistant_id"] = self.assistant_id
+        if self.campaign_id:
+            clauses.append(sql.SQL("t.campaign_id = %(campaign_id)s"))
+            params["campaign_id"] = self.campaign_id
         if self.created_before:
             clauses.append(sql.SQL("t.created_at <= %(created_before)s"))
             params["created_before"] = self.created_before
@@ -232,10 +236,11 @@ async def list_page(
     assistant_id: UUID | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    campaign_id: UUID | None = None,
 ) -> tuple[list[ThreadRow], str | None]:
     """A page of threads, newest first, by keyset pagination (fast at any depth)."""
-    query, params = list_query(user_id, ThreadFilter(status=status, search=search, assistant_id=assistant_id),
-                               limit=limit, cursor=cursor)
+    query, params = list_query(user_id, ThreadFilter(status=status, search=search, assistant_id=assistant_id,
+                                                     campaign_id=campaign_id), limit=limit, cursor=cursor)
     cur = conn.cursor(row_factory=class_row(ThreadRow))
     await cur.execute(query, params)
     rows = await cur.fetchall()

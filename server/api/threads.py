@@ -13,6 +13,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from agent.campaigns import service as campaigns
+from agent.campaigns.models import CampaignName
 from agent.errors import Conflict, InvalidInput
 from agent.events import service as events
 from agent.text import Line, Text
@@ -50,6 +52,7 @@ class BulkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     assistant_id: UUID
     recipients: list[BulkRecipient] = Field(min_length=1, max_length=bulk.MAX_ROWS)
+    campaign_name: CampaignName | None = Field(None, description="The campaign's name (default: persona and date).")
 
 
 class BulkResult(BaseModel):
@@ -57,6 +60,7 @@ class BulkResult(BaseModel):
 
     created: list[UUID]
     skipped: list[dict[str, Any]]
+    campaign_id: UUID | None = Field(None, description="The campaign the threads belong to (None: none started).")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -65,37 +69,43 @@ async def create_thread(body: ThreadCreate, svc: ServicesDep, conn: ConnDep, use
     return Thread.model_validate(await _start(svc, conn, user_id, body))
 
 
-async def _bulk(svc: ServicesDep, conn: Any, user_id: UUID, assistant_id: UUID, rows: list[dict[str, Any]]) -> BulkResult:
+async def _bulk(svc: ServicesDep, conn: Any, user_id: UUID, assistant_id: UUID, rows: list[dict[str, Any]],
+                campaign_name: str | None = None, filename: str | None = None) -> BulkResult:
     valid, errors = bulk.to_thread_creates(assistant_id, rows)
     if errors:
         raise InvalidInput(f"{len(errors)} row(s) are invalid; nothing was created: " +
                            "; ".join(f"row {e['row']}: {e['error']}" for e in errors[:20]))
+    campaign = await bulk.open_campaign(conn, user_id=user_id, assistant_id=assistant_id, name=campaign_name,
+                                        filename=filename, today=datetime.now(UTC).date())
     created: list[UUID] = []
     skipped: list[dict[str, Any]] = []
     for number, data in valid:
         try:
-            created.append((await _start(svc, conn, user_id, data)).id)
+            created.append((await _start(svc, conn, user_id, data, campaign_id=campaign.id)).id)
         except Conflict as exc:
             skipped.append({"row": number, "email": str(data.recipient_email), "reason": bulk.skip_reason(exc)})
-    return BulkResult(created=created, skipped=skipped)
+    kept = created or not await campaigns.discard_if_empty(conn, user_id=user_id, campaign_id=campaign.id)
+    return BulkResult(created=created, skipped=skipped, campaign_id=campaign.id if kept else None)
 
 
 @router.post("/bulk", status_code=status.HTTP_201_CREATED)
 async def create_threads_bulk(body: BulkCreate, svc: ServicesDep, conn: ConnDep, user_id: UserIdDep) -> BulkResult:
-    """Start many threads; invalid rows stop the whole upload, duplicates and suppressed addresses are skipped."""
-    return await _bulk(svc, conn, user_id, body.assistant_id, [r.model_dump() for r in body.recipients])
+    """Start many threads as one campaign; invalid rows stop it all, duplicates and suppressed addresses are skipped."""
+    return await _bulk(svc, conn, user_id, body.assistant_id, [r.model_dump() for r in body.recipients],
+                       body.campaign_name)
 
 
 @router.post("/bulk/csv", status_code=status.HTTP_201_CREATED)
 async def create_threads_csv(
     svc: ServicesDep, conn: ConnDep, user_id: UserIdDep, assistant_id: Annotated[UUID, Form()],
     file: Annotated[UploadFile, File(description="CSV with an email column; name, company, context optional")],
+    campaign_name: Annotated[CampaignName | None, Form(description="The campaign's name (default: the file's).")] = None,
 ) -> BulkResult:
-    """Start many threads from a CSV upload."""
+    """Start many threads from a CSV upload, as one campaign."""
     data = await file.read(5_000_001)
     if len(data) > 5_000_000:
         raise InvalidInput("The CSV file is larger than 5 MB.")
-    return await _bulk(svc, conn, user_id, assistant_id, bulk.rows_from_csv(data))
+    return await _bulk(svc, conn, user_id, assistant_id, bulk.rows_from_csv(data), campaign_name, file.filename)
 
 
 def thread_filter(
@@ -104,9 +114,10 @@ def thread_filter(
         "The recipient's name or address, or words in the subjects and bodies of the thread's emails "
         "(full-text, English and Russian word forms)"))] = None,
     assistant_id: UUID | None = None,
+    campaign_id: UUID | None = None,
 ) -> ThreadFilter:
     """The list's filters, shared by the list, the export and bulk actions."""
-    return ThreadFilter(status=status_, search=q or None, assistant_id=assistant_id)
+    return ThreadFilter(status=status_, search=q or None, assistant_id=assistant_id, campaign_id=campaign_id)
 
 
 FilterDep = Annotated[ThreadFilter, Depends(thread_filter)]
@@ -119,7 +130,8 @@ async def list_threads(
 ) -> ThreadPage:
     """Threads, newest first, filtered by status, persona, or a search of recipients and mail; follow next_cursor."""
     rows, next_cursor = await service.list_page(conn, user_id=user_id, status=where.status, search=where.search,
-                                                assistant_id=where.assistant_id, limit=limit, cursor=cursor)
+                                                assistant_id=where.assistant_id, limit=limit, cursor=cursor,
+                                                campaign_id=where.campaign_id)
     return ThreadPage(items=[Thread.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -144,6 +156,7 @@ class BulkFilter(BaseModel):
     status: Status | None = None
     q: Annotated[Line, StringConstraints(max_length=200)] | None = None
     assistant_id: UUID | None = None
+    campaign_id: UUID | None = None
 
 
 class BulkAction(BaseModel):
@@ -183,7 +196,8 @@ class BulkReport(BaseModel):
 async def bulk_action(body: BulkAction, svc: ServicesDep, user_id: UserIdDep) -> BulkReport:
     """Pause, resume, stop or take over many threads (at most 10,000), each through its own action."""
     where = None if body.filter is None else ThreadFilter(
-        status=body.filter.status, search=body.filter.q or None, assistant_id=body.filter.assistant_id)
+        status=body.filter.status, search=body.filter.q or None, assistant_id=body.filter.assistant_id,
+        campaign_id=body.filter.campaign_id)
     ids = await bulk_actions.resolve(svc, user_id=user_id, ids=body.ids, where=where)
     outcomes = await bulk_actions.run(svc, user_id=user_id, action=body.action, thread_ids=ids)
     done = sum(1 for o in outcomes if o.outcome == "done")

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from server.pages import assistants, bulk, edits, home, imports, settings, threads
+from server.pages import assistants, bulk, campaigns, edits, home, imports, settings, threads
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -15,5 +15,5 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 def install(app: FastAPI) -> None:
     """Serve the dashboard pages and their static files."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (assistants, edits, imports, bulk, threads, settings, home):  # import, bulk before /threads/{id}
+    for module in (assistants, campaigns, edits, imports, bulk, threads, settings, home):  # imports, bulk first
         app.include_router(module.router)

@@ -18,7 +18,7 @@ from agent.assistants.models import AssistantFields, AssistantUpdate, Autonomy
 from agent.llm import ModelUnavailable
 from agent.threads.lifecycle import Status
 from runtime.preview import SAMPLE_RECIPIENT, Step, first_email, sequence
-from server import csrf, i18n
+from server import charts, csrf, i18n
 from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
 from server.pages.common import N_, PageRoute, back, field_errors, flash, form_text, partial, render
@@ -127,11 +127,11 @@ def _autonomy_options() -> list[tuple[str, str]]:
 
 async def _form(request: Request, *, values: dict[str, Any], errors: dict[str, str], assistant: Any = None,
                 status_code: int = 200, **extra: Any) -> Response:
+    sample = extra.pop("sample", SAMPLE_RECIPIENT)
     return await render(request, "assistant_form.html", status_code=status_code, values=values, errors=errors,
                         groups=form_fields(), assistant=assistant, autonomy_options=_autonomy_options(),
-                        sample=extra.pop("sample", SAMPLE_RECIPIENT),
-                        weekdays=[(i + 1, _(d)) for i, d in enumerate(WEEKDAYS)], zones=sorted(available_timezones()),
-                        **extra)
+                        sample=sample, weekdays=[(i + 1, _(d)) for i, d in enumerate(WEEKDAYS)],
+                        zones=sorted(available_timezones()), **extra)
 
 
 @router.get("")
@@ -168,11 +168,13 @@ async def create(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respon
 
 
 @router.get("/{assistant_id}")
-async def edit(request: Request, assistant_id: UUID, svc: ServicesDep, uid: PageUserDep) -> Response:
-    """The persona's form."""
+async def edit(request: Request, assistant_id: UUID, svc: ServicesDep, uid: PageUserDep, days: int = 7) -> Response:
+    """The persona's form, with its activity chart."""
     async with svc.pool.connection() as conn:
         assistant = await service.get(conn, user_id=uid, assistant_id=assistant_id)
-    return await _form(request, values=stored(assistant), errors={}, assistant=assistant)
+        activity = await charts.activity(conn, user_id=uid, days=days, path=f"/assistants/{assistant_id}",
+                                         assistant_id=assistant_id)
+    return await _form(request, values=stored(assistant), errors={}, assistant=assistant, activity=activity)
 
 
 @router.post("/{assistant_id}")

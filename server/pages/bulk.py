@@ -44,7 +44,8 @@ async def _prepare(request: Request, svc: ServicesDep, uid: UUID, *, confirming:
     """The action, the filter and the chosen threads from the posted form; back to the list with why when unusable."""
     form = await csrf.checked_form(request)
     action = form_text(form, "action")
-    base = page_filter(form_text(form, "status"), form_text(form, "q"), form_text(form, "assistant"))
+    base = page_filter(form_text(form, "status"), form_text(form, "q"), form_text(form, "assistant"),
+                       form_text(form, "campaign"))
     query = filter_query(base)
     listing = "/threads" + ("?" + query if query else "")
     try:

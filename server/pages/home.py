@@ -9,7 +9,7 @@ from agent.assistants import service as assistants
 from agent.llm import HOW_TO_CONFIGURE
 from agent.sending import settings as sending
 from agent.stats import service as stats
-from server import csrf, i18n
+from server import charts, csrf, i18n
 from server.deps import MaybeUserDep, PageUserDep, ServicesDep
 from server.pages.common import PageRoute, back, render, templates
 
@@ -27,14 +27,15 @@ async def signin(request: Request, uid: MaybeUserDep) -> Response:
 
 @router.get("/")
 async def home(request: Request, svc: ServicesDep, uid: PageUserDep, days: int = 7) -> Response:
-    """What needs you now, and what happened in the last 7 or 30 days."""
-    days = 30 if days == 30 else 7
+    """What needs you now, and what happened in the last 7, 30 or 90 days, with the chart per day."""
+    days = stats.chart_days(days)
     async with svc.pool.connection() as conn:
         attention = await stats.attention(conn, user_id=uid)
         summary = await stats.summary(conn, user_id=uid, days=days)
         has_assistants = bool(await assistants.list_for_user(conn, user_id=uid))
         outreach_paused = (await sending.get_row(conn, user_id=uid))["outreach_paused_reason"]
-    return await render(request, "home.html", attention=attention, summary=summary, days=days,
+        activity = await charts.activity(conn, user_id=uid, days=days, path="/")
+    return await render(request, "home.html", attention=attention, summary=summary, days=days, activity=activity,
                         has_assistants=has_assistants, model_help=HOW_TO_CONFIGURE, outreach_paused=outreach_paused)
 
 

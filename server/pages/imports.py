@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.datastructures import FormData, UploadFile
 
 from agent.assistants import service as assistants
+from agent.campaigns import service as campaigns
 from agent.errors import AppError, Conflict, InvalidInput, NotFound
 from agent.imports.deliverability import Reason
 from agent.imports.tabular import Table, read_table
@@ -23,7 +25,7 @@ from runtime.start import start_thread
 from server import csrf
 from server.deps import PageUserDep, ServicesDep
 from server.i18n import gettext as _
-from server.pages.common import PageRoute, back, flash, partial, render
+from server.pages.common import PageRoute, back, flash, form_text, partial, render
 
 router = APIRouter(prefix="/threads/import", route_class=PageRoute, include_in_schema=False)
 MAX_BYTES = 5_000_000
@@ -44,6 +46,8 @@ class ImportJob:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     finished: bool = False
+    campaign_id: UUID | None = None
+    campaign_name: str = ""
     task: asyncio.Task[None] | None = None
 
 
@@ -155,7 +159,9 @@ async def preview(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respo
         checked = await _check(svc, uid, form, table, _source(table))
     except InvalidInput as exc:
         return await _upload_error(request, svc, uid, form, {"file": exc.message})
-    return await render(request, "import_preview.html", **checked)
+    name = bulk.campaign_name(name=None, filename=upload.filename, persona=checked["persona"].name,
+                              today=datetime.now(UTC).date())
+    return await render(request, "import_preview.html", campaign_name=name, **checked)
 
 
 @router.post("/check")
@@ -165,21 +171,24 @@ async def recheck(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respo
     checked = await _check(svc, uid, form, *await _carried(form))
     if request.headers.get("hx-request"):
         return partial(request, "partials/import_check.html", **checked)
-    return await render(request, "import_preview.html", **checked)
+    return await render(request, "import_preview.html", campaign_name=form_text(form, "campaign_name", 200), **checked)
 
 
 async def _run(svc: Services, job: ImportJob, ready: list[tuple[int, ThreadCreate]]) -> None:
-    """Start the threads one by one; rows refused at this point are reported as skipped."""
+    """Start the threads one by one, in the job's campaign; rows refused at this point are reported as skipped."""
     try:
         async with svc.pool.connection() as conn:
             for number, data in ready:
                 try:
-                    await start_thread(svc, conn, job.user_id, data)
+                    await start_thread(svc, conn, job.user_id, data, campaign_id=job.campaign_id)
                     job.created += 1
                 except Conflict as exc:
                     job.skipped.append({"row": number, "email": str(data.recipient_email), "kind": "conflict",
                                         "reason": exc.message})
                 job.done += 1
+            if not job.created and job.campaign_id is not None:
+                await campaigns.discard_if_empty(conn, user_id=job.user_id, campaign_id=job.campaign_id)
+                job.campaign_id = None
     except AppError as exc:
         job.error = exc.message
     finally:
@@ -194,7 +203,13 @@ async def start(request: Request, svc: ServicesDep, uid: PageUserDep) -> Respons
     if not checked["ready"]:
         flash(request, _("No row can be started: fix the file and upload it again."), "bad")
         return back("/threads/import")
-    job = ImportJob(id=secrets.token_urlsafe(12), user_id=uid, total=len(checked["ready"]))
+    source = "xlsx" if checked["source"].get("kind") == "xlsx" else "csv"
+    async with svc.pool.connection() as conn:  # committed before the threads start in the background
+        campaign = await bulk.open_campaign(conn, user_id=uid, assistant_id=checked["persona"].id, filename=None,
+                                            name=form_text(form, "campaign_name", 200), source=source,
+                                            today=datetime.now(UTC).date())
+    job = ImportJob(id=secrets.token_urlsafe(12), user_id=uid, total=len(checked["ready"]), campaign_id=campaign.id,
+                    campaign_name=campaign.name)
     job.skipped = list(checked["skipped"])
     _jobs(request)[job.id] = job
     job.task = asyncio.create_task(_run(svc, job, checked["ready"]))

@@ -37,29 +37,30 @@ def _uuid(value: str | None) -> UUID | None:
         return None
 
 
-def page_filter(status: str, q: str, assistant: str) -> ThreadFilter:
+def page_filter(status: str, q: str, assistant: str, campaign: str = "") -> ThreadFilter:
     """The list's filters from the page's fields (a bad value is ignored, as in the list)."""
     chosen = Status(status) if status in Status.__members__ else None
     q = without_controls(q).strip()[:200]
-    return ThreadFilter(status=chosen, search=q or None, assistant_id=_uuid(assistant))
+    return ThreadFilter(status=chosen, search=q or None, assistant_id=_uuid(assistant), campaign_id=_uuid(campaign))
 
 
 def filter_query(where: ThreadFilter, *, api: bool = False) -> str:
     """The filters as a query string for links (the API names the persona assistant_id)."""
     pairs = {"status": where.status.value if where.status else "", "q": where.search or "",
-             "assistant_id" if api else "assistant": str(where.assistant_id or "")}
+             "assistant_id" if api else "assistant": str(where.assistant_id or ""),
+             "campaign_id" if api else "campaign": str(where.campaign_id or "")}
     return urlencode({k: v for k, v in pairs.items() if v})
 
 
 @router.get("")
 async def index(request: Request, svc: ServicesDep, uid: PageUserDep, status: str = "", q: str = "",
-                assistant: str = "", cursor: str = "") -> Response:
-    """Threads, newest first: filter by status and assistant, search recipients and mail, page by cursor."""
-    where = page_filter(status, q, assistant)
+                assistant: str = "", cursor: str = "", campaign: str = "") -> Response:
+    """Threads, newest first: filter by status, assistant and campaign, search recipients and mail, page by cursor."""
+    where = page_filter(status, q, assistant, campaign)
     async with svc.pool.connection() as conn:
         rows, next_cursor = await threads.list_page(conn, user_id=uid, status=where.status, search=where.search,
                                                     assistant_id=where.assistant_id, limit=PAGE_SIZE,
-                                                    cursor=cursor or None)
+                                                    cursor=cursor or None, campaign_id=where.campaign_id)
         counts = await threads.counts_by_status(conn, user_id=uid)
         if where.search or where.assistant_id:
             matching = await threads.count_matching(conn, user_id=uid, where=where) if rows else 0
@@ -71,7 +72,7 @@ async def index(request: Request, svc: ServicesDep, uid: PageUserDep, status: st
                         total=sum(counts.values()), status=where.status.value if where.status else "",
                         q=where.search or "", assistant=str(where.assistant_id or ""), personas=personas,
                         names=names, first_page=not cursor, matching=matching,
-                        export_query=filter_query(where, api=True))
+                        export_query=filter_query(where, api=True), campaign=str(where.campaign_id or ""))
 
 
 async def _new_form(request: Request, svc: Services, uid: UUID, values: dict[str, Any], errors: dict[str, str],
