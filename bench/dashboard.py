@@ -15,6 +15,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -98,12 +101,21 @@ def timed(server: ServerProcess, path: str, runs: int) -> tuple[float, float, in
     return statistics.median(samples), max(samples), size
 
 
-def main() -> None:
-    """Fill, time, write the report."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--threads", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
+@dataclass
+class Filled:
+    """A real server on a scratch database filled by fill()."""
+
+    server: ServerProcess
+    url: str
+    user: str
+    persona: dict
+    thread_id: str
+    fill_s: float
+
+
+@contextmanager
+def filled_server(threads: int) -> Iterator[Filled]:
+    """A scratch embedded PostgreSQL, a real server process in local mode and `threads` filled threads."""
     import pgserver
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,32 +132,42 @@ def main() -> None:
             persona = server.create_assistant(**PERSONA)
             user = str(query(url, "SELECT id FROM users")[0]["id"])
             started = time.perf_counter()
-            thread_id = fill(url, user, persona["id"], args.threads)
-            fill_s = time.perf_counter() - started
-            campaign = str(query(url, "SELECT id FROM campaigns LIMIT 1")[0]["id"])
-            deep = server.client.get("/threads")
-            for _ in range(args.threads // 50 - 2):  # walk to the last pages by cursor, as "Next page" does
-                nxt = re.search(r'rel="next" href="([^"]+)"', deep.text)
-                deep = server.client.get(nxt.group(1).replace("&amp;", "&"))
-            deep_path = re.search(r'rel="next" href="([^"]+)"', deep.text).group(1).replace("&amp;", "&")
-            pages = [("Main page (stats and chart, 7 days)", "/"), ("Main page (30 days)", "/?days=30"),
-                     ("Main page (90 days)", "/?days=90"), ("Campaigns", "/campaigns"),
-                     ("Campaign page (10,000 threads, 7 days)", f"/campaigns/{campaign}"),
-                     ("Campaign page (90 days)", f"/campaigns/{campaign}?days=90"),
-                     ("Campaign API detail", f"/api/campaigns/{campaign}"),
-                     ("Persona page (chart, 90 days)", f"/assistants/{persona['id']}?days=90"),
-                     ("Threads, campaign filter", f"/threads?campaign={campaign}"),
-                     ("Threads, first page", "/threads"), ("Threads, last pages (cursor)", deep_path),
-                     ("Threads, status filter", "/threads?status=needs_human"),
-                     ("Threads, search by recipient", "/threads?q=person9999"),
-                     ("Thread page", f"/threads/{thread_id}"),
-                     ("Thread live update (changed)", f"/threads/{thread_id}/live?v=x"),
-                     ("Assistants", "/assistants"), ("Settings", "/settings")]
-            rows = [(label, *timed(server, path, args.runs)) for label, path in pages]
-            queries = chart_queries(url, user, persona["id"], args.runs)
+            thread_id = fill(url, user, persona["id"], threads)
+            yield Filled(server, url, user, persona, thread_id, time.perf_counter() - started)
         finally:
             server.stop()
             pg.cleanup()
+
+
+def main() -> None:
+    """Fill, time, write the report."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    with filled_server(args.threads) as f:
+        server, url, user, persona, thread_id, fill_s = f.server, f.url, f.user, f.persona, f.thread_id, f.fill_s
+        campaign = str(query(url, "SELECT id FROM campaigns LIMIT 1")[0]["id"])
+        deep = server.client.get("/threads")
+        for _ in range(args.threads // 50 - 2):  # walk to the last pages by cursor, as "Next page" does
+            nxt = re.search(r'rel="next" href="([^"]+)"', deep.text)
+            deep = server.client.get(nxt.group(1).replace("&amp;", "&"))
+        deep_path = re.search(r'rel="next" href="([^"]+)"', deep.text).group(1).replace("&amp;", "&")
+        pages = [("Main page (stats and chart, 7 days)", "/"), ("Main page (30 days)", "/?days=30"),
+                 ("Main page (90 days)", "/?days=90"), ("Campaigns", "/campaigns"),
+                 ("Campaign page (10,000 threads, 7 days)", f"/campaigns/{campaign}"),
+                 ("Campaign page (90 days)", f"/campaigns/{campaign}?days=90"),
+                 ("Campaign API detail", f"/api/campaigns/{campaign}"),
+                 ("Persona page (chart, 90 days)", f"/assistants/{persona['id']}?days=90"),
+                 ("Threads, campaign filter", f"/threads?campaign={campaign}"),
+                 ("Threads, first page", "/threads"), ("Threads, last pages (cursor)", deep_path),
+                 ("Threads, status filter", "/threads?status=needs_human"),
+                 ("Threads, search by recipient", "/threads?q=person9999"),
+                 ("Thread page", f"/threads/{thread_id}"),
+                 ("Thread live update (changed)", f"/threads/{thread_id}/live?v=x"),
+                 ("Assistants", "/assistants"), ("Settings", "/settings")]
+        rows = [(label, *timed(server, path, args.runs)) for label, path in pages]
+        queries = chart_queries(url, user, persona["id"], args.runs)
     lines = [
         "# Dashboard render times", "",
         f"`python -m bench.dashboard` — {args.threads:,} threads ({2 * args.threads:,} emails, "
@@ -167,7 +189,9 @@ def main() -> None:
         "funnel through `threads_campaign_idx` and the per-thread indexes on messages and events; here all 10,000",
         "threads are in one campaign (the worst case) and 500 emails wait in its send queue.", "",
     ]
-    OUT.write_text("\n".join(lines))
+    old = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+    kept = old[old.index("\n## Search"):] if "\n## Search" in old else ""  # bench.search's section
+    OUT.write_text("\n".join(lines).rstrip("\n") + "\n" + kept, encoding="utf-8")
 
 
 if __name__ == "__main__":

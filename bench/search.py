@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from uuid import UUID
 
@@ -22,8 +20,8 @@ from psycopg import sql
 
 from agent.threads import service
 from agent.threads.service import ThreadFilter
-from bench.dashboard import fill, timed
-from tests.support import PERSONA, ServerProcess, query
+from bench.dashboard import filled_server, timed
+from tests.support import query
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "bench-dashboard.md"
 HEADING = "## Search"
@@ -60,38 +58,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    import pgserver
-
-    with tempfile.TemporaryDirectory() as tmp:
-        pg = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="delete")
-        admin = pg.get_uri()
-        name = f"ea_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = psycopg.conninfo.make_conninfo(admin, dbname=name)
-        server = ServerProcess({"DATABASE_URL": url, "EA_DATA_DIR": str(Path(tmp) / "data"),
-                                "EA_LOG_LEVEL": "WARNING"}, log_path=Path(tmp) / "server.log")
-        server.start()
-        try:
-            persona = server.create_assistant(**PERSONA)
-            user = str(query(url, "SELECT id FROM users")[0]["id"])
-            started = time.perf_counter()
-            fill(url, user, persona["id"], args.threads)
-            vary_bodies(url, user)
-            fill_s = time.perf_counter() - started
-            cases = [("No search (reference: the same page)", "/threads"),
-                     ("Rare word (one thread)", "/threads?q=zebra"), ("Rare Russian word", "/threads?q=жираф"),
-                     ("Common word (a tenth of the threads)", "/threads?q=pricing"),
-                     ("Common Russian word", "/threads?q=цена"), ("Two words", "/threads?q=clinic+budget"),
-                     ("Recipient address", "/threads?q=person9999"),
-                     ("API, rare word", "/api/threads?q=zebra"), ("CSV export, common word",
-                                                                  "/api/threads/export.csv?q=pricing")]
-            rows = [(label, path, *timed(server, path, args.runs)) for label, path in cases]
-            plan = explain(url, user, "zebra")
-            index_kb = query(url, "SELECT pg_relation_size('messages_search_idx') AS n")[0]["n"] / 1024
-        finally:
-            server.stop()
-            pg.cleanup()
+    with filled_server(args.threads) as f:
+        server, url, user = f.server, f.url, f.user
+        started = time.perf_counter()
+        vary_bodies(url, user)
+        fill_s = f.fill_s + time.perf_counter() - started
+        cases = [("No search (reference: the same page)", "/threads"),
+                 ("Rare word (one thread)", "/threads?q=zebra"), ("Rare Russian word", "/threads?q=жираф"),
+                 ("Common word (a tenth of the threads)", "/threads?q=pricing"),
+                 ("Common Russian word", "/threads?q=цена"), ("Two words", "/threads?q=clinic+budget"),
+                 ("Recipient address", "/threads?q=person9999"),
+                 ("API, rare word", "/api/threads?q=zebra"), ("CSV export, common word",
+                                                              "/api/threads/export.csv?q=pricing")]
+        rows = [(label, path, *timed(server, path, args.runs)) for label, path in cases]
+        plan = explain(url, user, "zebra")
+        index_kb = query(url, "SELECT pg_relation_size('messages_search_idx') AS n")[0]["n"] / 1024
     lines = [
         HEADING, "",
         f"`python -m bench.search` — {args.threads:,} threads and {2 * args.threads:,} emails whose bodies mix "
