@@ -101,7 +101,7 @@ def run_load(url: str, work: Path, *, threads: int, rate: float, seconds: float,
                "OPENAI_BASE_URL": fake.base_url, "EA_LLM_MAX_RETRIES": "0", "EA_JOB_POLL_SECONDS": "1",
                "EA_WORKER_IN_PROCESS": "false" if workers else "true"}
         server = ServerProcess(env, log_path=work / "server.log")
-        server.start()
+        server.start(ready_seconds=300)  # imports alone take a minute when the shared machine is busy
         procs = [subprocess.Popen([str(Path(sys.executable).with_name("email-assistant")), "worker"],
                                   env={**psutil.Process().environ(), **env},
                                   stdout=(work / f"worker{i}.log").open("wb"), stderr=subprocess.STDOUT)
