@@ -16,7 +16,9 @@ from procrastinate import exceptions as pq_exceptions
 from procrastinate.jobs import Job
 from procrastinate.jobs import Status as JobStatus
 from psycopg import AsyncConnection
+from psycopg import errors as pg_errors
 
+from agent.db import advisory_lock
 from agent.threads import service as threads
 from agent.threads.lifecycle import EventType, Status, WaitKind
 from runtime.defer import RESUME_THREAD, RUN_THREAD, defer_resume
@@ -44,10 +46,18 @@ class Recovered:
 
 
 async def recover(svc: Services) -> Recovered:
-    """Retry stalled jobs, then queue what threads are owed: a run, their unread replies, their due follow-up."""
+    """Retry stalled jobs, then queue what threads are owed: a run, their unread replies, their due follow-up.
+
+    One sweep at a time across workers (a slow sweep and the next one would retry the same jobs).
+    """
+    async with advisory_lock(svc.pool, "sweep"):
+        return await _recover(svc)
+
+
+async def _recover(svc: Services) -> Recovered:
     stalled = list(await svc.jobs.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
     for job in stalled:
-        await _retry(svc, job)
+        await retry_stalled(svc, job)
     async with svc.pool.connection() as conn:
         orphans = await _active_without_job(conn)
         unread = await threads.waiting_with_unread_replies(conn, older_than_seconds=QUIET_SECONDS)
@@ -68,7 +78,7 @@ async def recover(svc: Services) -> Recovered:
     return found
 
 
-async def _retry(svc: Services, job: Job) -> None:
+async def retry_stalled(svc: Services, job: Job) -> None:
     """Put a dead worker's job back in the queue; when an identical job (same queueing lock) is queued, that one runs."""
     log.warning("retrying job %s (%s) whose worker died", job.id, job.task_name)
     try:
@@ -79,6 +89,10 @@ async def _retry(svc: Services, job: Job) -> None:
         log.warning("job %s: an identical job is queued (queueing lock %s); this one is marked failed",
                     job.id, job.queueing_lock)
         await svc.jobs.job_manager.finish_job(job, status=JobStatus.FAILED, delete_job=False)
+    except pq_exceptions.ConnectorException as exc:
+        if not isinstance(exc.__cause__, pg_errors.RaiseException):
+            raise
+        log.warning("job %s is no longer in doing (finished or retried meanwhile): %s", job.id, exc.__cause__)
 
 
 async def _active_without_job(conn: AsyncConnection) -> list[UUID]:

@@ -76,6 +76,19 @@ async def test_a_dead_workers_job_whose_twin_is_queued_gives_way_and_the_others_
     assert (status[dead["id"]], status[twin["id"]], status[other["id"]]) == ("failed", "todo", "todo")
 
 
+async def test_a_stalled_job_that_finished_meanwhile_is_left_alone(settings: Settings, database_url: str) -> None:
+    async with open_services(settings) as svc:
+        tid = await _thread(svc, "late@example.com")
+        [worker] = query(database_url, "INSERT INTO procrastinate_workers (last_heartbeat) VALUES"
+                         " (now() - interval '5 minutes') RETURNING id")
+        query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id)"
+              " VALUES ('default', %s, %s, 'doing', %s)", (RUN_THREAD, f'{{"thread_id": "{tid}"}}', worker["id"]))
+        [job] = await svc.jobs.job_manager.get_stalled_jobs(seconds_since_heartbeat=recovery.STALLED_AFTER_SECONDS)
+        query(database_url, "UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", (job.id,))
+        await recovery.retry_stalled(svc, job)  # another sweep, or its slow worker, got there first
+    assert [j["status"] for j in _jobs(database_url, tid)] == ["succeeded"]
+
+
 async def test_an_active_thread_with_no_job_is_resumed_and_a_busy_one_is_not(settings: Settings,
                                                                           database_url: str) -> None:
     async with open_services(settings) as svc:
