@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replies", type=int, default=3, help="replies per thread (default 3)")
     parser.add_argument("--workers", type=int, nargs="+", default=[2],
                         help="separate worker processes per run; 0 = the server's in-process worker (default 2)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="stop killing after this many minutes even when fewer kills happened (the table says so)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--settle", type=float, default=120, help="seconds to wait after the last restart")
     parser.add_argument("--out", type=Path, default=Path("crash-figures.json"), help="where to write the figures")
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for i, workers in enumerate(args.workers):
         plan = Plan(kills=args.kills, threads=args.threads, replies_per_thread=args.replies, workers=workers,
-                    seed=args.seed + i, settle_seconds=args.settle, thread_waves=5)
+                    seed=args.seed + i, settle_seconds=args.settle, thread_waves=5,
+                    max_killing_seconds=args.minutes * 60 if args.minutes else None)
         log.info("crash run %d: %s (logs in %s)", i + 1, plan, workdir / f"run{i + 1}")
         result = run_crash(workdir / f"run{i + 1}", plan)
         results.append(result)

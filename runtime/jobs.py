@@ -28,7 +28,7 @@ def make_app(conninfo: str) -> procrastinate.App:
                             worker_defaults={"worker_middleware": [observe_job]})
     app.task(name=RUN_THREAD, pass_context=True, retry=RETRY)(run_thread)
     app.task(name=RESUME_THREAD, pass_context=True, retry=RETRY)(resume_thread)
-    app.periodic(cron="* * * * *", periodic_id="sweep")(
+    app.periodic(cron=recovery.SWEEP_CRON, periodic_id="sweep")(
         app.task(name=f"{NAMESPACE}:sweep", pass_context=True, queueing_lock="sweep")(sweep)
     )
     google_tasks.register(app)

@@ -12,17 +12,26 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
+from procrastinate import exceptions as pq_exceptions
+from procrastinate.jobs import Job
+from procrastinate.jobs import Status as JobStatus
 from psycopg import AsyncConnection
+from psycopg import errors as pg_errors
 
+from agent.db import advisory_lock
 from agent.threads import service as threads
 from agent.threads.lifecycle import EventType, Status, WaitKind
 from runtime.defer import RESUME_THREAD, RUN_THREAD, defer_resume
 from runtime.services import Services
 
 log = logging.getLogger(__name__)
-STALLED_AFTER_SECONDS = 30
-"""A worker whose heartbeat is older than this is dead (procrastinate beats every 10 s)."""
-QUIET_SECONDS = 60
+HEARTBEAT_SECONDS = 5
+"""How often a worker writes its heartbeat (procrastinate's update_heartbeat_interval)."""
+STALLED_AFTER_SECONDS = 20
+"""A worker whose heartbeat is older than this is dead (four missed beats; procrastinate's stalled_worker_timeout)."""
+SWEEP_CRON = "* * * * * */15"
+"""The sweep runs every 15 s (croniter's sixth field is seconds): a dead worker's jobs run again within ~40 s."""
+QUIET_SECONDS = 30
 """How long a thread may sit active, a reply unannounced or a timer overdue before the sweep steps in."""
 
 
@@ -37,11 +46,18 @@ class Recovered:
 
 
 async def recover(svc: Services) -> Recovered:
-    """Retry stalled jobs, then queue what threads are owed: a run, their unread replies, their due follow-up."""
+    """Retry stalled jobs, then queue what threads are owed: a run, their unread replies, their due follow-up.
+
+    One sweep at a time across workers (a slow sweep and the next one would retry the same jobs).
+    """
+    async with advisory_lock(svc.pool, "sweep"):
+        return await _recover(svc)
+
+
+async def _recover(svc: Services) -> Recovered:
     stalled = list(await svc.jobs.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
     for job in stalled:
-        log.warning("retrying job %s (%s) whose worker died", job.id, job.task_name)
-        await svc.jobs.job_manager.retry_job(job)
+        await retry_stalled(svc, job)
     async with svc.pool.connection() as conn:
         orphans = await _active_without_job(conn)
         unread = await threads.waiting_with_unread_replies(conn, older_than_seconds=QUIET_SECONDS)
@@ -60,6 +76,23 @@ async def recover(svc: Services) -> Recovered:
     if any((found.stalled_jobs, found.orphaned_threads, found.overdue_timers)):
         log.info("sweep: %s", found)
     return found
+
+
+async def retry_stalled(svc: Services, job: Job) -> None:
+    """Put a dead worker's job back in the queue; when an identical job (same queueing lock) is queued, that one runs."""
+    log.warning("retrying job %s (%s) whose worker died", job.id, job.task_name)
+    try:
+        await svc.jobs.job_manager.retry_job(job)
+    except pq_exceptions.UniqueViolation as exc:
+        if exc.queueing_lock is None:
+            raise
+        log.warning("job %s: an identical job is queued (queueing lock %s); this one is marked failed",
+                    job.id, job.queueing_lock)
+        await svc.jobs.job_manager.finish_job(job, status=JobStatus.FAILED, delete_job=False)
+    except pq_exceptions.ConnectorException as exc:
+        if not isinstance(exc.__cause__, pg_errors.RaiseException):
+            raise
+        log.warning("job %s is no longer in doing (finished or retried meanwhile): %s", job.id, exc.__cause__)
 
 
 async def _active_without_job(conn: AsyncConnection) -> list[UUID]:

@@ -7,7 +7,7 @@ import logging
 import signal
 import time
 
-from runtime import runner
+from runtime import recovery, runner
 from runtime.services import Services
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ async def run(services: Services, *, name: str, install_signal_handlers: bool) -
             await services.jobs.run_worker_async(
                 install_signal_handlers=False, concurrency=services.settings.worker_concurrency,
                 additional_context={"services": services}, fetch_job_polling_interval=services.settings.job_poll_seconds,
-                name=name, shutdown_graceful_timeout=10,
+                name=name, shutdown_graceful_timeout=10, update_heartbeat_interval=recovery.HEARTBEAT_SECONDS,
+                stalled_worker_timeout=recovery.STALLED_AFTER_SECONDS,
             )
             log.warning("job worker %s stopped by itself; starting it again in %.0f s", name, delay)
         except asyncio.CancelledError:

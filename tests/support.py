@@ -58,7 +58,7 @@ class ServerProcess:
         """The server's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, **extra_env: str) -> None:
+    def start(self, *, ready_seconds: float = 60, **extra_env: str) -> None:
         """Start and wait until /readyz answers."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EA_", "GOOGLE_"))}
         env.update(self.env, **extra_env)
@@ -67,7 +67,7 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
                                      env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
-        wait_until(self._ready, timeout=60, what=f"server ready (log: {self.log_path})")
+        wait_until(self._ready, timeout=ready_seconds, what=f"server ready (log: {self.log_path})")
 
     def _ready(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

@@ -17,13 +17,11 @@ from tests.crash.harness import Plan, run_crash
 log = logging.getLogger(__name__)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open: after the last restart some replies stay undecided (docs/reliability.md); issue 12 stays open"))
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)  # ~3 min on free cores; restarts take 30-60 s on a busy shared machine
 @pytest.mark.parametrize("workers", [2, 0], ids=["separate-workers", "in-process-worker"])
 def test_killed_processes_come_back_and_every_reply_is_answered_once(workers: int, tmp_path: Path) -> None:
     plan = Plan(kills=12 if workers else 6, threads=8, replies_per_thread=2, workers=workers, seed=7 + workers,
-                settle_seconds=40, thread_waves=2, warmup_seconds=6)
+                settle_seconds=90, thread_waves=2, warmup_seconds=6)
     result = run_crash(tmp_path, plan)
     log.info("crash figures (%s):\n%s", result["mode"], table(result))
     summary = json.dumps({k: result[k] for k in ("kills_by_point", "thread_statuses", "examples")}, default=str)

@@ -58,6 +58,37 @@ async def test_a_job_whose_worker_died_is_retried(settings: Settings, database_u
         "status"] == "doing", "a job of a live worker is left alone"
 
 
+async def test_a_dead_workers_job_whose_twin_is_queued_gives_way_and_the_others_are_still_retried(
+        settings: Settings, database_url: str) -> None:
+    async with open_services(settings) as svc:
+        tid = await _thread(svc, "twin@example.com")
+        [worker] = query(database_url, "INSERT INTO procrastinate_workers (last_heartbeat) VALUES"
+                         " (now() - interval '5 minutes') RETURNING id")
+        insert = ("INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id, queueing_lock)"
+                  " VALUES ('default', %s, %s, %s, %s, %s) RETURNING id")
+        args = f'{{"thread_id": "{tid}", "event": {{"type": "retry"}}}}'
+        [dead] = query(database_url, insert, (RESUME_THREAD, args, "doing", worker["id"], f"retry:{tid}"))
+        [twin] = query(database_url, insert, (RESUME_THREAD, args, "todo", None, f"retry:{tid}"))
+        [other] = query(database_url, insert, (RUN_THREAD, f'{{"thread_id": "{tid}"}}', "doing", worker["id"], None))
+        found = await recovery.recover(svc)
+    status = {r["id"]: r["status"] for r in query(database_url, "SELECT id, status FROM procrastinate_jobs")}
+    assert found.stalled_jobs == 2
+    assert (status[dead["id"]], status[twin["id"]], status[other["id"]]) == ("failed", "todo", "todo")
+
+
+async def test_a_stalled_job_that_finished_meanwhile_is_left_alone(settings: Settings, database_url: str) -> None:
+    async with open_services(settings) as svc:
+        tid = await _thread(svc, "late@example.com")
+        [worker] = query(database_url, "INSERT INTO procrastinate_workers (last_heartbeat) VALUES"
+                         " (now() - interval '5 minutes') RETURNING id")
+        query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id)"
+              " VALUES ('default', %s, %s, 'doing', %s)", (RUN_THREAD, f'{{"thread_id": "{tid}"}}', worker["id"]))
+        [job] = await svc.jobs.job_manager.get_stalled_jobs(seconds_since_heartbeat=recovery.STALLED_AFTER_SECONDS)
+        query(database_url, "UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", (job.id,))
+        await recovery.retry_stalled(svc, job)  # another sweep, or its slow worker, got there first
+    assert [j["status"] for j in _jobs(database_url, tid)] == ["succeeded"]
+
+
 async def test_an_active_thread_with_no_job_is_resumed_and_a_busy_one_is_not(settings: Settings,
                                                                           database_url: str) -> None:
     async with open_services(settings) as svc:

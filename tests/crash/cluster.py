@@ -32,6 +32,8 @@ from tests.support import ALICE, CAROL, PUSH_ACCOUNT, PUSH_AUDIENCE, GoogleWorld
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent.parent
+READY_SECONDS = 180
+"""How long a (re)started server may take to answer /readyz: imports alone take 30 s on a busy shared machine."""
 USERS = {ALICE: ("110000000000000000001", "Alice Example"), CAROL: ("110000000000000000002", "Carol Example")}
 
 
@@ -97,7 +99,7 @@ class Proc:
             out.write(f"\n==== start {self.starts} failpoints={failpoints or '-'} ====\n".encode())
             self.popen = subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         if self.port is not None:
-            wait_until(self._ready, timeout=60, what=f"{self.role} ready (log: {self.log_path})")
+            wait_until(self._ready, timeout=READY_SECONDS, what=f"{self.role} ready (log: {self.log_path})")
 
     def _ready(self) -> bool:
         if self.popen is None or self.popen.poll() is not None:

@@ -44,6 +44,7 @@ class Plan:
     poll_seconds: int = 5
     thread_waves: int = 3
     warmup_seconds: float = 8  # the first wave runs this long before the first kill
+    max_killing_seconds: float | None = None  # stop killing after this long even when fewer kills happened
 
 
 @dataclass
@@ -197,7 +198,8 @@ class Run:
         started = time.monotonic()
         next_kill = time.monotonic() + self.rng.uniform(*self.plan.kill_every)
         wave, reported = 1, 0
-        while len(self.kills) < self.plan.kills:
+        budget = self.plan.max_killing_seconds
+        while len(self.kills) < self.plan.kills and (budget is None or time.monotonic() - started < budget):
             if len(self.kills) >= reported + 20:
                 reported = len(self.kills)
                 log.info("%d kills, %d threads, %d replies delivered", reported, len(self.recipients),
