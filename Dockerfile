@@ -26,6 +26,7 @@ COPY migrations ./migrations
 COPY prompts ./prompts
 COPY agent ./agent
 COPY graphs ./graphs
+COPY runtime ./runtime
 COPY server ./server
 RUN pip install --no-deps -e . \
     && mkdir -p /data \
@@ -36,7 +37,7 @@ ENV EA_DATA_DIR=/data \
     EA_HOST=0.0.0.0 \
     EA_PORT=8000
 VOLUME ["/data"]
-EXPOSE 8000
+EXPOSE 8000 9101
 
 USER ea
 

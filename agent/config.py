@@ -160,10 +160,14 @@ class Settings(BaseSettings):
                     "Fernet key: generate one with `python -c \"from cryptography.fernet import "
                     "Fernet; print(Fernet.generate_key().decode())\"`."
                 )
-        if self.worker_metrics_port and not is_loopback(self.worker_metrics_host) and self.metrics_token is None:
+        # Without a token a worker's /metrics answers only in local mode (404 otherwise, as the server's), so it
+        # may leave loopback only where the server may: to the allowed container subnet.
+        if self.worker_metrics_port and self.local_mode and not is_loopback(self.worker_metrics_host) \
+                and self.metrics_token is None and not self.local_client_networks():
             raise ConfigError(
-                f"EA_WORKER_METRICS_HOST={self.worker_metrics_host} publishes worker metrics beyond loopback: "
-                f"set EA_METRICS_TOKEN so that scrapes must authenticate."
+                f"EA_WORKER_METRICS_HOST={self.worker_metrics_host} publishes a local-mode worker's metrics beyond "
+                f"loopback: set EA_METRICS_TOKEN so that scrapes must authenticate, or EA_LOCAL_ALLOWED_CLIENTS to "
+                f"the container network's subnet."
             )
         if self.local_mode and not is_loopback(self.host) and not self.local_client_networks():
             raise ConfigError(

@@ -14,10 +14,16 @@ from typing import Any
 # What the current work is about; set by the server's request middleware and by the job wrapper.
 CONTEXT_FIELDS = ("request_id", "job", "task", "thread_id", "user_id")
 _context: ContextVar[dict[str, str]] = ContextVar("ea_log_context", default={})  # noqa: B039 - never mutated
-# Libraries whose DEBUG output carries request bodies or headers (the prompt holds the email; Google's calls hold
-# tokens): they log at INFO at most, whatever EA_LOG_LEVEL says.
-CHATTY = ("openai", "httpx", "httpcore", "urllib3", "googleapiclient", "google", "google_auth_httplib2", "langsmith",
-          "hpack", "psycopg", "procrastinate.psycopg_connector", "asyncio", "multipart")
+# DEBUG is for our own code (and procrastinate's job lifecycle, whose arguments are cut below): other libraries'
+# DEBUG lines carry request bodies, headers or tokens (the prompt holds the email; Google's calls and authlib's
+# OAuth exchange hold tokens), and new ones arrive with any upgrade (openai now logs through httpx2/httpcore2), so
+# their DEBUG records are dropped whatever EA_LOG_LEVEL says.
+DEBUG_LOGGERS = ("agent", "graphs", "runtime", "server", "procrastinate", "bench")
+# Known talkers are also raised at the source (no formatting cost): INFO at most, or WARNING for per-call chatter.
+CHATTY = ("openai", "httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "googleapiclient", "google",
+          "google_auth_httplib2", "authlib", "cachecontrol", "langsmith", "langgraph", "langchain", "hpack",
+          "psycopg", "procrastinate.psycopg_connector", "asyncio", "multipart", "mailparser_reply", "grpc")
+QUIET = ("psycopg.pool",)  # three INFO lines per pooled connection
 # OAuth access tokens and refresh tokens look like these whatever the provider.
 TOKEN_PATTERNS = re.compile(r"\b(ya29\.[\w.-]+|1//[\w.-]+|eyJ[\w-]{10,}\.[\w-]+\.[\w-]+|sk-[\w-]{8,})")
 REDACTED = "[redacted]"
@@ -39,6 +45,10 @@ def bound(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def _ours(name: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in DEBUG_LOGGERS)
+
+
 class ContextFilter(logging.Filter):
     """Copy the context fields onto each record, and blank out secrets from the rendered message."""
 
@@ -47,7 +57,9 @@ class ContextFilter(logging.Filter):
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Always keep the record; add fields and redact."""
+        """Drop other libraries' DEBUG records; keep the rest with the context fields added, redacted."""
+        if record.levelno < logging.INFO and not _ours(record.name):
+            return False
         for key, value in current().items():
             if not hasattr(record, key):
                 setattr(record, key, value)
@@ -125,6 +137,8 @@ def configure(*, level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
     floor = max(logging.getLevelName(level.upper()), logging.INFO)
     for name in CHATTY:
         logging.getLogger(name).setLevel(floor)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(floor, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

@@ -25,4 +25,19 @@ echo "ruff (lint) and import-linter (the floors)..."
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache >/dev/null
 
+# LangGraph Studio's extra cannot share a venv with `dev`: langgraph-api pins jsonschema-rs < 0.45 and every
+# schemathesis from 4.16 on needs >= 0.45 (docs/containers.md, "Studio and the test extras"). So
+# tests/test_studio.py runs in its own venv, .venv-studio, with `.[studio]` and pytest only: by default in CI
+# (CI=true), or with EA_TEST_STUDIO=1; EA_TEST_STUDIO=0 skips it. In .venv it is skipped.
+if [ "${EA_TEST_STUDIO:-$([ "${CI:-}" = "true" ] && echo 1 || echo 0)}" = "1" ]; then
+  echo "tests/test_studio.py in .venv-studio (the studio extra)..."
+  if [ ! -x .venv-studio/bin/python ]; then
+    python3 -m venv .venv-studio
+  fi
+  .venv-studio/bin/python -m pip install -q --upgrade pip
+  .venv-studio/bin/python -m pip install -q -e '.[studio]' 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3'
+  .venv-studio/bin/python -m pip check
+  .venv-studio/bin/python -m pytest -p no:cacheprovider -q tests/test_studio.py
+fi
+
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

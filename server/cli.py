@@ -18,8 +18,8 @@ from agent.config import ConfigError, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: v for k, v in (("EA_HOST", getattr(args, "host", None)), ("EA_PORT", getattr(args, "port", None)))
-                 if v is not None}
+    given = (("EA_HOST", "host"), ("EA_PORT", "port"), ("EA_WORKER_METRICS_PORT", "metrics_port"))
+    overrides = {k: v for k, v in ((k, getattr(args, name, None)) for k, name in given) if v is not None}
     settings = Settings(**overrides)
     settings.check()
     _configure_logging(settings)
@@ -70,7 +70,7 @@ async def _worker(settings: Settings, metrics_port: int) -> None:
 def worker(args: argparse.Namespace) -> None:
     """Run only the job worker (scale out with several); --metrics-port serves its own /metrics."""
     settings = _settings(args)
-    asyncio.run(_worker(settings, args.metrics_port if args.metrics_port is not None else settings.worker_metrics_port))
+    asyncio.run(_worker(settings, settings.worker_metrics_port))  # --metrics-port overrides it in _settings
 
 
 async def _migrate(settings: Settings) -> list[int]:

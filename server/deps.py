@@ -48,6 +48,7 @@ def session_lifetimes(settings: Settings) -> tuple[timedelta, timedelta]:
 async def _signed_in(request: Request, services: Services) -> UUID | None:
     """The user of this request's live server-side session (the local user in local mode), or None."""
     if services.local_user_id is not None:
+        request.state.user_id = services.local_user_id  # for the request's log lines (server/logging_context.py)
         return services.local_user_id
     session_id: Any = request.session.get(SESSION_KEY) if "session" in request.scope else None
     if not session_id or not isinstance(session_id, str):
@@ -57,6 +58,8 @@ async def _signed_in(request: Request, services: Services) -> UUID | None:
         user_id = await sessions.resolve(conn, session_id=session_id, idle=idle, max_age=max_age)
     if user_id is None:  # logged out, disconnected or expired: the cookie is dropped too
         request.session.clear()
+    else:
+        request.state.user_id = user_id  # for the request's log lines (server/logging_context.py)
     return user_id
 
 
@@ -92,7 +95,6 @@ async def get_page_user_id(request: Request, services: Annotated[Services, Depen
     user_id = await _signed_in(request, services)
     if user_id is None:
         raise SignInRequired()
-    request.state.user_id = user_id
     return user_id
 
 

@@ -23,7 +23,6 @@ MODEL_TIMEOUT_SECONDS = 15.0
 HTTP_TIMEOUT_SECONDS = 5.0
 TOPIC = re.compile(r"projects/([^/]+)/topics/[^/]+")
 SUBSCRIPTION = re.compile(r"projects/([^/]+)/subscriptions/[^/]+")
-TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -214,16 +213,16 @@ async def _check_discovery(settings: Settings) -> Check:
 
 
 def check_langsmith() -> Check:
-    """Whether LangSmith tracing is on, through its standard variables."""
-    on = (os.environ.get("LANGSMITH_TRACING") or os.environ.get("LANGCHAIN_TRACING_V2") or "").lower() in TRUE
-    project = os.environ.get("LANGSMITH_PROJECT") or os.environ.get("LANGCHAIN_PROJECT") or "default"
-    if not on:
+    """Whether LangSmith tracing is on, as LangSmith itself reads its standard variables (and so .env's values)."""
+    from langsmith import utils as ls
+
+    project = ls.get_tracer_project()
+    if not ls.tracing_is_enabled():
         return Check("ok", "langsmith", f"tracing off (LANGSMITH_TRACING=true turns it on; project {project})")
-    endpoint = os.environ.get("LANGSMITH_ENDPOINT") or os.environ.get("LANGCHAIN_ENDPOINT") or "LangSmith cloud"
-    if not (os.environ.get("LANGSMITH_API_KEY") or os.environ.get("LANGCHAIN_API_KEY")):
+    if not ls.get_api_key(None):
         return Check("warn", "langsmith", "LANGSMITH_TRACING is on but LANGSMITH_API_KEY is unset: traces are "
                                           "refused.")
-    return Check("ok", "langsmith", f"tracing to project {project} at {endpoint}")
+    return Check("ok", "langsmith", f"tracing to project {project} at {ls.get_api_url(None)}")
 
 
 async def run_doctor(out: TextIO) -> int:

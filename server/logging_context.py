@@ -28,14 +28,17 @@ class RequestContext:
         given = dict(scope["headers"]).get(HEADER, b"").decode("latin-1")
         request_id = given if VALID_ID.match(given) else uuid.uuid4().hex
         thread = THREAD_PATH.search(scope["path"])
-        session = scope.get("session") or {}
+        # The signed-in user is known once the request's dependencies resolved the session (server/deps.py puts it
+        # on request.state, a dict that every copy of the scope shares); the access line is logged at the start of
+        # the response, by then it is there.
+        state = scope.setdefault("state", {})
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != HEADER]
                 message = {**message, "headers": [*headers, (HEADER, request_id.encode("latin-1"))]}
-            await send(message)
+            with logs.bound(user_id=state.get("user_id")):
+                await send(message)
 
-        with logs.bound(request_id=request_id, thread_id=thread.group(1) if thread else None,
-                        user_id=session.get("user_id")):
+        with logs.bound(request_id=request_id, thread_id=thread.group(1) if thread else None):
             await self.app(scope, receive, send_with_id)

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from agent.config import Settings
 from agent.metrics import PREFIX
 from agent.threads.lifecycle import Status
+from server import clients
 
 router = APIRouter(tags=["health"])
 
@@ -88,8 +89,14 @@ async def metrics(request: Request) -> Response:
 
 
 def worker_app(settings: Settings) -> FastAPI:
-    """The worker's own scrape endpoint: its counters only (the server reports the database figures)."""
+    """The worker's own scrape endpoint (its counters only: the server reports the database figures) and /healthz."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    clients.install(app, settings)  # local mode: loopback and EA_LOCAL_ALLOWED_CLIENTS only, as the server
+
+    @app.get("/healthz")
+    async def worker_health() -> dict[str, str]:
+        """Liveness of this worker's event loop (the container healthcheck asks it)."""
+        return {"status": "ok"}
 
     @app.get("/metrics")
     async def worker_metrics(request: Request) -> Response:

@@ -3,72 +3,43 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import free_port, wait_until
-
-ROOT = Path(__file__).parent.parent
+from tests.support import CliProcess, clean_env, free_port, wait_until
 
 
-def clean_env(env: dict[str, str], **extra: str) -> dict[str, str]:
-    """The test's environment without the developer's EA_/OPENAI_/GOOGLE_ settings, plus env and extra."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EA_", "GOOGLE_"))}
-    return {**base, **env, **extra}
-
-
-class WorkerProcess:
+class WorkerProcess(CliProcess):
     """`email-assistant worker` in a subprocess, optionally with its own /metrics port."""
 
+    name = "worker"
+
     def __init__(self, env: dict[str, str], *, log_path: Path, metrics: bool = False) -> None:
-        self.env, self.log_path = env, log_path
+        super().__init__(env, log_path=log_path)
         self.metrics_port = free_port() if metrics else None
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, **extra_env: str) -> None:
         """Start; with metrics, wait until its /metrics answers."""
-        args = [sys.executable, "-m", "server.cli", "worker"]
+        args = ["worker"]
         if self.metrics_port:
             args += ["--metrics-port", str(self.metrics_port)]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(args, env=clean_env(self.env, **extra_env), stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=ROOT)
+        self.spawn(args, clean_env(self.env, **extra_env))
         if self.metrics_port:
             wait_until(self._ready, timeout=60, what=f"worker metrics (log: {self.log_path})")
 
     def _ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"worker exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+        self.check_running()
         try:
             return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).status_code == 200
         except httpx.TransportError:
             return False
 
-    def stop(self) -> None:
-        """SIGTERM and wait, as an operator would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
     def scrape(self) -> Samples:
         """This worker's metrics."""
         return scrape(f"http://127.0.0.1:{self.metrics_port}")
-
-    def log(self) -> str:
-        """What the worker printed."""
-        return self.log_path.read_text(errors="replace")
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -43,14 +43,65 @@ def wait_until(check: Callable[[], T], *, timeout: float = 30, what: str = "cond
     raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
 
 
-class ServerProcess:
-    """`email-assistant serve` in a subprocess, restartable."""
+ROOT = Path(__file__).parent.parent
+
+
+def clean_env(env: dict[str, str], **extra: str) -> dict[str, str]:
+    """The test's environment without the developer's EA_/OPENAI_/GOOGLE_ settings, plus env and extra."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EA_", "GOOGLE_"))}
+    return {**base, **env, **extra}
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, *, timeout: float = 20) -> None:
+    """SIGTERM and wait, as an operator would; SIGKILL if it has not stopped after timeout."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class CliProcess:
+    """An `email-assistant <command>` subprocess of the tests, printing into its own log file."""
+
+    name = "process"
 
     def __init__(self, env: dict[str, str], *, log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.port = free_port()
+        self.env, self.log_path = env, log_path
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, args: list[str], env: dict[str, str]) -> None:
+        """Start `python -m server.cli *args` with this environment, stdout and stderr into the log."""
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", *args], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def check_running(self) -> None:
+        """Fail with the end of the log when the process has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}: {self.log()[-3000:]}")
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), as an operator would."""
+        stop_process(self.proc)
+        self.proc = None
+
+    def log(self) -> str:
+        """What the process printed."""
+        return self.log_path.read_text(errors="replace")
+
+
+class ServerProcess(CliProcess):
+    """`email-assistant serve` in a subprocess, restartable."""
+
+    name = "server"
+
+    def __init__(self, env: dict[str, str], *, log_path: Path) -> None:
+        super().__init__(env, log_path=log_path)
+        self.port = free_port()
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=15)
 
     @property
@@ -59,43 +110,24 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, ready_seconds: float = 60, **extra_env: str) -> None:
-        """Start and wait until /readyz answers."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "EA_", "GOOGLE_"))}
-        env.update(self.env, **extra_env)
-        if "OPENAI_API_KEY" in extra_env and extra_env["OPENAI_API_KEY"] == "":
+        """Start and wait until /readyz answers; OPENAI_API_KEY="" starts it without a model key."""
+        env = clean_env(self.env, **extra_env)
+        if extra_env.get("OPENAI_API_KEY") == "":
             env.pop("OPENAI_API_KEY")
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+        self.spawn(["serve", "--port", str(self.port)], env)
         wait_until(self._ready, timeout=ready_seconds, what=f"server ready (log: {self.log_path})")
 
     def _ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+        self.check_running()
         try:
             return self.client.get("/readyz").status_code == 200
         except httpx.TransportError:
             return False
 
-    def stop(self) -> None:
-        """Stop gracefully (SIGTERM), as an operator would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
     def restart(self, **extra_env: str) -> None:
         """Stop and start again on the same database."""
         self.stop()
         self.start(**extra_env)
-
-    def log(self) -> str:
-        """What the server printed."""
-        return self.log_path.read_text(errors="replace")
 
     # API shortcuts
     def create_assistant(self, **fields: Any) -> dict[str, Any]:

@@ -170,6 +170,10 @@ def test_langsmith_values_in_dotenv_reach_the_command(database_url: str, model_e
     (tmp_path / ".env").write_text("LANGSMITH_TRACING=true\nLANGSMITH_PROJECT=traced\n")
     keyless = run_cli("doctor", env=env, cwd=tmp_path)
     assert lines(keyless.stdout)["langsmith"][0] == "warn"
+    (tmp_path / ".env").write_text("LANGSMITH_TRACING=true\nLANGSMITH_PROJECT=traced\nLANGSMITH_API_KEY=lsv2-test\n"
+                                   "LANGSMITH_ENDPOINT=http://127.0.0.1:9/langsmith\n")
+    traced = lines(run_cli("doctor", env=env, cwd=tmp_path).stdout)["langsmith"]  # as LangSmith's own code reads them
+    assert traced == ("ok", "tracing to project traced at http://127.0.0.1:9/langsmith"), traced
 
 
 def test_export_tracing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

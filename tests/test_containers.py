@@ -12,11 +12,13 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from dockerfile_parse import DockerfileParser
 from pydantic import AliasChoices
 
@@ -94,12 +96,41 @@ def test_compose_parses_and_has_the_services(compose: dict[str, Any]) -> None:
     assert compose["services"]["worker"]["depends_on"]["app"]["condition"] == "service_healthy"
 
 
+def service_env(svc: dict[str, Any], data_dir: Path) -> dict[str, str]:
+    """The settings a service runs with: its environment, plus what its command's options override."""
+    env = {k: interpolate(str(v)) for k, v in svc["environment"].items()}
+    args = build_parser().parse_args(svc["command"])
+    if getattr(args, "metrics_port", None) is not None:
+        env["EA_WORKER_METRICS_PORT"] = str(args.metrics_port)
+    return {**env, "EA_DATA_DIR": str(data_dir)}
+
+
 def test_worker_scales_and_server_leaves_jobs_to_it(compose: dict[str, Any]) -> None:
     worker, app = compose["services"]["worker"], compose["services"]["app"]
     assert "container_name" not in worker and "ports" not in worker  # --scale worker=3 needs both absent
-    assert worker["healthcheck"] == {"disable": True}
     assert app["environment"]["EA_WORKER_IN_PROCESS"] == "false"
     assert Settings(**{k: interpolate(v) for k, v in app["environment"].items()}).worker_in_process is False
+
+
+def test_every_worker_serves_metrics_on_the_compose_network(compose: dict[str, Any], tmp_path: Path) -> None:
+    from server.metrics import worker_app
+
+    worker = compose["services"]["worker"]
+    settings = Settings(**service_env(worker, tmp_path))
+    settings.check()  # the sandbox: local mode, metrics beyond loopback only to the compose subnet
+    port = settings.worker_metrics_port
+    assert port and settings.worker_metrics_host == "0.0.0.0"
+    assert worker["expose"] == [str(port)], "reachable by a Prometheus on the compose network, not on the host"
+    probe = " ".join(worker["healthcheck"]["test"])
+    path = re.search(rf"http://127\.0\.0\.1:{port}(/\w+)'", probe).group(1)
+    routes = {route.path for route in worker_app(settings).routes}
+    assert {path, "/metrics"} <= routes
+    assert worker["healthcheck"]["test"][0] == "CMD" and "curl" not in probe
+    google = Settings(**service_env(worker, tmp_path), GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret",
+                      EA_SECRET_KEY=Fernet.generate_key().decode())
+    google.check()  # with sign-in and no EA_METRICS_TOKEN the worker still starts; its /metrics answers 404
+    for doc in ("containers.md", "deploy.md"):
+        assert f"--metrics-port {port}" in (ROOT / "docs" / doc).read_text(), doc
 
 
 def test_server_published_on_loopback_only(compose: dict[str, Any]) -> None:
@@ -124,8 +155,7 @@ def test_every_variable_is_a_setting_or_documented(compose: dict[str, Any], dock
 def test_compose_settings_are_valid_and_allow_the_sandbox(compose: dict[str, Any], tmp_path: Path) -> None:
     subnet = interpolate(compose["networks"]["default"]["ipam"]["config"][0]["subnet"])
     for name, svc in ours(compose).items():
-        env = {k: interpolate(str(v)) for k, v in svc["environment"].items()}
-        settings = Settings(**{**env, "EA_DATA_DIR": str(tmp_path)})
+        settings = Settings(**service_env(svc, tmp_path))
         settings.check()  # local mode, nothing configured: must start, even on 0.0.0.0
         assert settings.local_mode
         assert [str(n) for n in settings.local_client_networks()] == [subnet], name
@@ -160,7 +190,8 @@ def test_image_is_slim_pinned_non_root_and_caches_dependencies(dockerfile: Docke
     assert dockerfile.envs["EA_DATA_DIR"] == "/data"
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", ".venv", "tests"} <= set(ignored)
-    for needed in ("migrations", "prompts", "README.md"):  # read at run time or at install
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    for needed in ("migrations", "prompts", "README.md", *(p.rstrip("*") for p in packages["include"])):
         assert any(v.split()[0] == needed for kind, v in order if kind == "COPY"), needed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from cryptography.fernet import Fernet
 
 from tests.processes import WorkerProcess, scrape, total, value
 from tests.support import ALICE, GoogleWorld, ServerProcess, query, start_outreach, thread_when
@@ -110,7 +111,7 @@ def test_metrics_need_the_token_outside_local_mode(google: GoogleWorld, server_e
         server.stop()
 
 
-def test_worker_metrics_beyond_loopback_need_a_token(tmp_path: Path) -> None:
+def test_worker_metrics_beyond_loopback_need_a_token_or_the_container_subnet(tmp_path: Path) -> None:
     import pytest
 
     from agent.config import ConfigError, Settings
@@ -120,3 +121,28 @@ def test_worker_metrics_beyond_loopback_need_a_token(tmp_path: Path) -> None:
         Settings(**exposed).check()
     Settings(**exposed, EA_METRICS_TOKEN="a-long-scrape-token").check()
     Settings(**{**exposed, "EA_WORKER_METRICS_HOST": "127.0.0.1"}).check()
+    Settings(**exposed, EA_LOCAL_ALLOWED_CLIENTS="10.89.64.0/24").check()  # compose: the subnet only, see below
+    Settings(**exposed, GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret",
+             EA_SECRET_KEY=Fernet.generate_key().decode()).check()  # no token outside local mode: 404, see below
+
+
+async def test_worker_endpoint_answers_the_allowed_clients_only(tmp_path: Path) -> None:
+    from agent.config import Settings
+    from server.metrics import worker_app
+
+    local = worker_app(Settings(EA_DATA_DIR=str(tmp_path), EA_LOCAL_ALLOWED_CLIENTS="10.89.64.0/24"))
+
+    async def get(app: object, client: str, path: str = "/metrics") -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(client, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker:9101") as http:
+            return await http.get(path)
+
+    assert (await get(local, "10.89.64.7")).status_code == 200
+    assert (await get(local, "127.0.0.1", "/healthz")).json() == {"status": "ok"}
+    refused = await get(local, "192.168.1.20")
+    assert refused.status_code == 403 and "local mode" in refused.json()["detail"]
+    signed_in = worker_app(Settings(EA_DATA_DIR=str(tmp_path), GOOGLE_CLIENT_ID="id", GOOGLE_CLIENT_SECRET="secret",
+                                    EA_SECRET_KEY=Fernet.generate_key().decode()))
+    off = await get(signed_in, "192.168.1.20")
+    assert off.status_code == 404 and "EA_METRICS_TOKEN" in off.text
+    assert (await get(signed_in, "192.168.1.20", "/healthz")).status_code == 200

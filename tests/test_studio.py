@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.processes import ROOT, clean_env
-from tests.support import ServerProcess, free_port, query, wait_until
+from tests.support import CliProcess, ServerProcess, clean_env, free_port, query, wait_until
 
 pytest.importorskip("langgraph_api", reason="the `studio` extra is not installed")
 GRAPH = "outreach_thread"
@@ -21,26 +18,30 @@ def test_studio_shows_real_threads_read_only(server: ServerProcess, server_env: 
     persona = server.create_assistant(autonomy="autonomous", name="Clinic invites")
     tid = server.create_thread(persona["id"], "dana@example.com", recipient_name="Dana")["id"]
     server.wait_status(tid, "waiting", timeout=60)
+    # A reply and its answer: a second run, so the history has more than one checkpoint (runs keep one each,
+    # durability="exit").
+    r = server.post(f"/api/threads/{tid}/sandbox-reply", json={"text": "Sounds good, what does it cost?"})
+    assert r.status_code == 202, r.text
+    wait_until(lambda: len((t := server.thread(tid))["messages"]) == 3 and t["status"] == "waiting",
+               timeout=60, what="the answer to the reply")
     checkpoints = query(database_url, "SELECT count(*) AS n FROM checkpoints")[0]["n"]
 
     port = free_port()
-    log_path = tmp_path / "studio.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "studio", "--port", str(port)],
-                                env=clean_env({"DATABASE_URL": database_url, "EA_DATA_DIR": server_env["EA_DATA_DIR"],
-                                               "LANGSMITH_TRACING": "false"}),
-                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    studio = CliProcess({"DATABASE_URL": database_url, "EA_DATA_DIR": server_env["EA_DATA_DIR"],
+                         "LANGSMITH_TRACING": "false"}, log_path=tmp_path / "studio.log")
+    studio.name = "the studio dev server"
+    studio.spawn(["studio", "--port", str(port)], clean_env(studio.env))
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
 
     def ready() -> bool:
-        assert proc.poll() is None, log_path.read_text()[-4000:]
+        studio.check_running()
         try:
             return api.get("/ok").status_code == 200
         except httpx.TransportError:
             return False
 
     try:
-        wait_until(ready, timeout=90, what=f"the studio dev server (log: {log_path})")
+        wait_until(ready, timeout=90, what=f"the studio dev server (log: {studio.log_path})")
         [assistant] = api.post("/assistants/search", json={"graph_id": GRAPH}).json()
         schemas = api.get(f"/assistants/{assistant['assistant_id']}/schemas")
         assert schemas.status_code == 200, schemas.text
@@ -62,7 +63,11 @@ def test_studio_shows_real_threads_read_only(server: ServerProcess, server_env: 
         assert state["values"]["thread_id"] == tid and state["next"] == ["wait"]
         assert state["tasks"][0]["interrupts"][0]["value"]["kind"] == "reply"
         history = api.post(f"/threads/{tid}/history", json={"limit": 50})
-        assert history.status_code == 200 and len(history.json()) >= 3, history.text
+        assert history.status_code == 200, history.text
+        newest, *older = history.json()
+        assert older, "one checkpoint per run: the first email's and the answer's"
+        assert newest["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
+        assert newest["parent_checkpoint"]["checkpoint_id"] == older[0]["checkpoint"]["checkpoint_id"]
 
         # Runs and state edits are refused with the reason; nothing was written.
         run = api.post(f"/threads/{tid}/runs", json={"assistant_id": assistant["assistant_id"], "input": {}})
@@ -74,12 +79,7 @@ def test_studio_shows_real_threads_read_only(server: ServerProcess, server_env: 
         assert query(database_url, "SELECT count(*) AS n FROM checkpoints")[0]["n"] == checkpoints
         assert server.thread(tid)["status"] == "waiting"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        studio.stop()
 
 
 async def test_the_checkpointer_refuses_writes_on_read_only_connections(database_url: str,
