@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from agent.mail.mime import parse_message
 from tests.support import PERSONA, ServerProcess, query
 
 COUNT_SQL = "SELECT (SELECT count(*) FROM assistants) AS a, (SELECT count(*) FROM threads) AS t," \
@@ -54,10 +55,39 @@ def test_bad_inputs_answer_4xx_and_write_nothing(server: ServerProcess, persona:
         ("POST", "/api/threads/bulk", 422, "recipients", {"json": {"assistant_id": aid, "recipients": []}}),
         ("POST", "/api/threads/bulk/csv", 422, "email column",
          {"data": {"assistant_id": aid}, "files": {"file": ("l.csv", b"name,company\nBob,Acme\n", "text/csv")}}),
+        ("POST", "/api/threads/bulk/csv", 422, "email column",  # a bare CR inside the header
+         {"data": {"assistant_id": aid}, "files": {"file": ("l.csv", b"em\rail,name\nbo@example.com,Bo\n", "text/csv")}}),
+        ("POST", "/api/threads/bulk/csv", 422, "longer than 1,000,000 characters",
+         {"data": {"assistant_id": aid}, "files": {"file": ("l.csv", b'email,note\nbo@example.com,"' + b"x" * 1_000_001,
+                                                            "text/csv")}}),
+        ("POST", "/api/suppressions/import", 422, "cannot be read as an Excel workbook",
+         {"files": {"file": ("l.xlsx", b"PK\x03\x04 not a workbook", "application/octet-stream")}}),
     ]
     for method, path, status, needle, kw in cases:
         _bad(server, method, path, status, needle, **kw)
     assert query(database_url, COUNT_SQL)[0] == before, "a failed request left rows or jobs behind"
+
+
+def test_csv_uploads_with_nul_bytes_and_fields_over_128_kb_are_read(server: ServerProcess, persona: dict) -> None:
+    note = "n" * 200_000  # over the csv module's default limit of 131,072 characters
+    data = f"email,name,note\nbo@example.com,B\x00o,{note}\n".encode()
+    r = server.post("/api/threads/bulk/csv", data={"assistant_id": persona["id"]},
+                    files={"file": ("l.csv", data, "text/csv")})
+    assert r.status_code == 201, r.text
+    thread = server.thread(r.json()["created"][0])
+    assert thread["recipient_name"] == "Bo" and set(thread["context"]) == {"n"}
+    r = server.post("/api/suppressions/import", files={"file": ("s.csv", b"email\x00\nev\x00e@example.com\n", "text/csv")})
+    assert r.status_code == 200 and r.json()["added"] == 1, r.text
+
+
+def test_an_inbound_reply_with_nul_bytes_is_read_not_skipped() -> None:
+    raw = (b'From: "B\x00o" <bo@example.com>\r\nTo: me@example.com\r\nSubject: Re\x00: hi\r\n'
+           b"Message-ID: <r1\x00@example.com>\r\nList-Id: m\x00\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           b"Sounds\x00 good, send\x07 it.\r\n")
+    msg = parse_message(raw, provider_message_id="p1", provider_thread_id=None)
+    assert (msg.text, msg.subject, msg.from_name, msg.message_id) == (
+        "Sounds good, send it.", "Re: hi", "Bo", "<r1@example.com>")
+    assert msg.headers["List-Id"] == "m", msg.headers
 
 
 def test_actions_in_the_wrong_state_are_refused(server: ServerProcess, persona: dict) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
 from agent.errors import InvalidInput
@@ -111,6 +114,75 @@ def test_nul_bytes_are_removed_and_reported() -> None:
     table = read_table(b"email,name\r\na@example.com,An\x00n\r\n", filename=None)
     assert table.nul_removed and table.rows[0].cells == ["a@example.com", "Ann"]
     assert not read_table(b"email\na@example.com\n", filename=None).nul_removed
+
+
+def test_bare_carriage_returns_end_rows_and_never_break_the_reader() -> None:
+    assert cells(b"email,name\rann@example.com,Ann\r") == [["email", "name"], ["ann@example.com", "Ann"]]  # old Mac
+    assert cells(b'"E-mail\r",name\r\nann@example.com,Ann\r\n')[0] == ["E-mail", "name"]
+    assert cells(b'"Email\raddress";name\nann@example.com;Ann\n')[0] == ["Email address", "name"]
+    assert emails_from_csv(b'"Email\r\naddress"\nann@example.com\n') == [(2, "ann@example.com")]
+    assert cells(b"email\rname\n") == [["email"], ["name"]]
+    with pytest.raises(InvalidInput, match="email column"):
+        bulk.rows_from_csv(b"em\rail,name\nann@example.com,Ann\n")
+    with pytest.raises(InvalidInput, match="The file is empty"):
+        read_table(b'"\r', filename="a.csv")
+
+
+def test_nul_bytes_anywhere() -> None:
+    table = read_table(b"em\x00ail,na\x00me\x00\nann@example.com\x00,Ann\n", filename="a.csv")
+    assert table.nul_removed and [table.header, table.rows[0].cells] == [["email", "name"], ["ann@example.com", "Ann"]]
+    with pytest.raises(InvalidInput, match="The file is empty"):
+        read_table(b"\x00" * 1000, filename="a.csv")
+
+
+def test_fields_beyond_the_csv_modules_128_kb_limit() -> None:
+    big = "z" * 200_000
+    assert cells(f"email,note\nann@example.com,{big}\n".encode())[1] == ["ann@example.com", big]  # unquoted
+    assert cells(f"email,{big}\nann@example.com,x\n".encode())[0] == ["email", big]  # in the header
+    with pytest.raises(InvalidInput, match="Row 2 has a cell longer than 1,000,000 characters"):
+        read_table(b"email,note\nann@example.com," + b"z" * (tabular.MAX_FIELD_CHARS + 1) + b"\n", filename=None)
+
+
+def _damaged(part: str, old: bytes | None, new: bytes) -> bytes:
+    """A good workbook with one part replaced (old None) or one piece of it changed."""
+    with zipfile.ZipFile(io.BytesIO(workbook([["email"], ["ann@example.com"]]))) as good:
+        parts = {name: good.read(name) for name in good.namelist()}
+    assert old is None or old in parts[part], "the piece to change is there"
+    parts[part] = new if old is None else parts[part].replace(old, new)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as damaged:
+        for name, data in parts.items():
+            damaged.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("part", "old", "new"), [
+    ("[Content_Types].xml", None, b"<<<"), ("xl/workbook.xml", None, b"garbage"), ("xl/styles.xml", None, b"<x"),
+    ("xl/worksheets/sheet1.xml", b"</sheetData>", b"<row><c"),  # read-only mode parses the sheet while iterating
+    ("xl/worksheets/sheet1.xml", b'r="A2"', b'r="2"'),  # a cell reference without a column
+    ("xl/workbook.xml", b"autoFilterDateGrouping", b"autterDateGrouping"),  # an attribute openpyxl does not know
+])
+def test_damaged_workbooks_say_what_to_do(part: str, old: bytes | None, new: bytes) -> None:
+    with pytest.raises(InvalidInput, match="cannot be read as an Excel workbook"):
+        read_table(_damaged(part, old, new), filename="book.xlsx")
+
+
+CSV_PIECES = st.sampled_from(["\r", "\n", '"', ",", ";", "\t", "\x00", " ", "a", "@", "email", "name", "\ufeff", "é",
+                              "\u2028", "\x85", "\x1c", "Ж"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(st.one_of(st.binary(max_size=80),
+                 st.tuples(st.lists(CSV_PIECES, max_size=40).map("".join),
+                           st.sampled_from(["utf-8", "utf-16", "cp1251", "utf-8-sig"]))
+                 .map(lambda t: t[0].encode(t[1], errors="ignore"))))
+def test_any_upload_is_a_table_or_a_message(data: bytes) -> None:
+    try:
+        table = read_table(data, filename="a.csv")
+    except InvalidInput as exc:
+        assert exc.message.strip()
+    else:
+        assert table.header and all("\x00" not in c for c in table.header)
 
 
 def test_thread_import_reads_real_files() -> None:

@@ -10,6 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from charset_normalizer import from_bytes
 
@@ -30,6 +31,9 @@ ENCODING_LABELS = {
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
+DAMAGED_XLSX = (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, ParseError)
+"""What openpyxl raises on a damaged workbook (with its InvalidFileException): a broken zip, malformed XML,
+attributes it does not know, cell references without a column."""
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
 
@@ -207,11 +211,11 @@ def _read_xlsx(data: bytes, *, max_rows: int) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    damaged = (*DAMAGED_XLSX, InvalidFileException)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise InvalidInput("The file cannot be read as an Excel workbook (.xlsx). Open it in Excel and save it "
-                           "again as .xlsx or as CSV UTF-8.") from exc
+    except damaged as exc:
+        raise _unreadable_workbook() from exc
     try:
         if not workbook.worksheets:
             raise InvalidInput("The workbook has no sheet.")
@@ -222,9 +226,16 @@ def _read_xlsx(data: bytes, *, max_rows: int) -> Table:
                 records.append((number, cells))
                 if len(records) > max_rows + 1:
                     break
+    except damaged as exc:  # read-only mode parses the sheet while iterating
+        raise _unreadable_workbook() from exc
     finally:
         workbook.close()
     return _table(records, kind="xlsx", max_rows=max_rows)
+
+
+def _unreadable_workbook() -> InvalidInput:
+    return InvalidInput("The file cannot be read as an Excel workbook (.xlsx). Open it in Excel and save it "
+                        "again as .xlsx or as CSV UTF-8.")
 
 
 def _cell_text(value: Any) -> str:
@@ -241,11 +252,11 @@ def _cell_text(value: Any) -> str:
 
 
 def _table(records: list[tuple[int, list[str]]], *, kind: str, max_rows: int) -> Table:
-    """Drop blank rows, take the first as the header and refuse too many rows."""
+    """Drop blank rows, take the first as the header (whitespace runs made one space) and refuse too many rows."""
     rows = [(n, [c.strip() for c in cells]) for n, cells in records if any(c.strip() for c in cells)]
     if not rows:
         raise InvalidInput("The file is empty. It needs a header row and one row per person.")
-    header, data = rows[0][1], rows[1:]
+    header, data = [" ".join(h.split()) for h in rows[0][1]], rows[1:]  # a line break inside a heading is a space
     if len(data) > max_rows:
         raise InvalidInput(f"The file has more than {max_rows:,} rows; at most {max_rows:,} rows per upload. "
                            "Split it into smaller files.")

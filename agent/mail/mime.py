@@ -9,12 +9,14 @@ import logging
 import re
 import secrets
 import time
+from dataclasses import fields
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+from typing import Any
 
 # BeautifulSoup (with the stdlib html.parser, no lxml) both drops quote/signature containers by
 # class/id and extracts text; html2text would still need a DOM for that and emits Markdown escapes.
@@ -27,6 +29,7 @@ from mailparser_reply.parser import EmailMessage as ReplyText
 
 from agent.mail.automated import detect_auto_reply, detect_bounce, dsn_recipients
 from agent.mail.models import InboundMessage, OutgoingMessage
+from agent.text import without_controls
 
 log = logging.getLogger(__name__)
 
@@ -326,13 +329,25 @@ def parse_message(raw: bytes, *, provider_message_id: str, provider_thread_id: s
                   received_at: datetime | None = None) -> InboundMessage:
     """Parse raw RFC 5322 bytes into an InboundMessage; never raises on malformed mail."""
     try:
-        return _parse(raw, provider_message_id, provider_thread_id, received_at)
+        parsed = _parse(raw, provider_message_id, provider_thread_id, received_at)
+        return InboundMessage(**{f.name: _inert(getattr(parsed, f.name)) for f in fields(InboundMessage)})
     except Exception:  # one unreadable message must not stop the inbox sync; keep an empty record of it
         log.exception("could not parse message %s", provider_message_id)
         return InboundMessage(
             provider_message_id=provider_message_id, provider_thread_id=provider_thread_id, message_id=None,
             in_reply_to=None, references=(), from_addr="", from_name="", to_addrs=(), subject="", text="",
             full_text="", received_at=received_at or datetime.now(UTC))
+
+
+def _inert(value: Any) -> Any:
+    """A parsed value under the one text rule: NUL and other control characters removed (PostgreSQL stores no NUL)."""
+    if isinstance(value, str):
+        return without_controls(value)
+    if isinstance(value, tuple):
+        return tuple(_inert(v) for v in value)
+    if isinstance(value, dict):
+        return {_inert(k): _inert(v) for k, v in value.items()}
+    return value
 
 
 def _parse(raw: bytes, provider_message_id: str, provider_thread_id: str | None,
