@@ -85,11 +85,12 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
     async with svc.pool.connection() as conn:
         if not await lifecycle.start_running(conn, thread_id=thread_id):  # a Stop or Pause since the read wins
             return "held"
+        rows = await svc.run_rows(conn, thread_id=thread_id)  # read once; every node of the run shares them
     try:
+        context = await svc.context_for(rows)
         # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox
         # sends each step once and `_run_was_lost` lets it read again the replies the lost run had read.
-        result = await svc.graph.ainvoke(graph_input, config, context=await svc.context_for(thread),
-                                         durability="exit")
+        result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
     except ThreadHeld:
         return "held"
     except Exception as exc:  # any failure parks the thread visibly; nothing is lost, a retry is queued
