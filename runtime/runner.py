@@ -128,8 +128,11 @@ async def prune_history(svc: Services, *, thread_id: UUID) -> None:
 
 
 async def _prune(conn: Any, *, thread_id: UUID) -> None:
-    """Delete every checkpoint, write and blob of the thread that its latest checkpoint does not use."""
+    """Delete what a closed thread no longer needs: checkpoints, writes and blobs but its last, and its jobs."""
     tid = str(thread_id)
+    # Its finished jobs, and its timers (a closed thread ignores them), go; procrastinate's events cascade.
+    await conn.execute("DELETE FROM procrastinate_jobs WHERE args->>'thread_id' = %s AND (status = 'succeeded' OR"
+                       " (status = 'todo' AND args->'event'->>'type' = %s))", (tid, EventType.followup_due.value))
     cur = await conn.execute("SELECT checkpoint_id, checkpoint->'channel_versions' AS versions FROM checkpoints"
                              " WHERE thread_id = %s AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1", (tid,))
     last = await cur.fetchone()
