@@ -29,6 +29,10 @@ class Scheduler(Protocol):
         ...
 
 
+class ThreadHeld(RuntimeError):
+    """The user paused the thread while it was working; sending waits for resume."""
+
+
 def utc_now() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)

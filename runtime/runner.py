@@ -6,7 +6,6 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from langgraph.types import Command
 from psycopg.types.json import Jsonb
 
 from agent.events import service as events
@@ -17,7 +16,7 @@ from agent.threads import lifecycle, messages
 from agent.threads import service as threads
 from agent.threads.lifecycle import ACCEPTS, EventType, Status, WaitKind
 from agent.threads.models import ThreadRow
-from graphs.nodes.send import ThreadHeld
+from graphs.context import ThreadHeld
 from runtime.defer import defer_resume
 from runtime.sending import defer_dispatch
 from runtime.services import Services
@@ -76,6 +75,8 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         if kind not in ACCEPTS[wait_kind]:
             await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait_kind}.", event)
             return "ignored"
+        from langgraph.types import Command  # imported on first use: the server is ready before LangGraph loads
+
         graph_input = Command(resume=event)
     elif snap.next:
         graph_input = None  # a node failed or was held before: run it again

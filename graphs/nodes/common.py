@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 from psycopg import AsyncConnection
 
 from agent.assistants import service as assistants
@@ -19,6 +17,9 @@ from agent.threads.lifecycle import EventType, WaitKind
 from agent.threads.models import ThreadRow
 from graphs.context import Context
 from graphs.state import ThreadState
+
+if TYPE_CHECKING:  # LangGraph loads with the graph, not with the helpers the server uses (runtime.preview)
+    from langgraph.runtime import Runtime
 
 
 def thread_uuid(state: ThreadState) -> UUID:
@@ -98,6 +99,8 @@ async def wait_for(
 ) -> tuple[dict[str, Any], EventType, int] | None:
     """Interrupt until an event answers this wait; the entry work runs once (committed, then `entered`)."""
     # With `reply_first`: None, and no wait, when an unread reply waits on entry (checked in the entry's transaction).
+    from langgraph.types import interrupt
+
     seq = state.get("wait_seq", 0) + 1
     wait_id = next_wait_id(state, kind)
     thread, _persona = await load(runtime, state)

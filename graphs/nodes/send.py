@@ -13,14 +13,11 @@ from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.lifecycle import CloseReason, Status
 from agent.threads.models import ThreadRow
-from graphs.context import Context
+from graphs.context import Context, ThreadHeld
 from graphs.nodes.common import record, thread_uuid
 from graphs.state import ThreadState
 
-
-class ThreadHeld(RuntimeError):
-    """The user paused the thread while it was working; sending waits for resume."""
-
+__all__ = ["ThreadHeld", "send"]  # ThreadHeld lives in graphs.context (no LangGraph import)
 
 Target = Literal["wait", "human", "close", "read", "__end__"]
 
