@@ -35,7 +35,10 @@ def pooled_saver(pool: AsyncConnectionPool) -> Any:
 
     from runtime import checkpoints
 
-    saver = AsyncPostgresSaver(pool, serde=checkpoints.strict_serializer())
+    class Saver(checkpoints.ReadOnce, AsyncPostgresSaver):
+        """The pooled saver that reads a run's latest checkpoint once."""
+
+    saver = Saver(pool, serde=checkpoints.strict_serializer())
     saver.lock = contextlib.nullcontext()  # type: ignore[assignment]
     return saver
 
