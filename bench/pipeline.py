@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "Interested - what does it cost?"
 SECOND = "Sounds good. How does onboarding work?"
 LAST = "Not interested, thanks."
+ISSUE_BASE = "10621a6c72"
+"""The commit issue 10 measured ("today's" figures): the default 'before' when there is no `core` branch."""
 PROFILES = Path(tempfile.gettempdir()) / "ea-pipeline-profiles"
 
 
@@ -234,7 +236,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (about 3 minutes)")
     parser.add_argument("--before", default=None,
-                        help="git revision measured as 'before' (default: where this branch left `core`)")
+                        help="git revision measured as 'before' (default: where this branch left `core`, else the"
+                        " issue's base commit)")
     parser.add_argument("--only", choices=("before", "after"), help="run one variant only")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     args = parser.parse_args()
@@ -249,7 +252,10 @@ def main() -> None:
     PROFILES.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ea-pipeline-"))
     work.chmod(0o755)
-    revision = ["rev-parse", args.before] if args.before else ["merge-base", "HEAD", "core"]
+    has_core = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", "core"],
+                              capture_output=True).returncode == 0
+    revision = (["rev-parse", args.before] if args.before else
+                ["merge-base", "HEAD", "core"] if has_core else ["rev-parse", ISSUE_BASE])
     commit = subprocess.run(["git", "-C", str(ROOT), *revision], check=True, capture_output=True,
                             text=True).stdout.strip()
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], check=True, capture_output=True,

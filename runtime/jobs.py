@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import procrastinate
+from procrastinate import builtin_tasks
 
 from agent import logs, metrics
 from runtime import digest, recovery, runner, sending
@@ -20,6 +21,8 @@ from runtime.services import Services
 
 log = logging.getLogger(__name__)
 RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
+JOB_RETENTION_HOURS = 24
+"""Finished jobs are kept this long (for the logs and the doctor), then pruned; a closed thread's go at once."""
 
 
 def make_app(conninfo: str) -> procrastinate.App:
@@ -30,6 +33,9 @@ def make_app(conninfo: str) -> procrastinate.App:
     app.task(name=RESUME_THREAD, pass_context=True, retry=RETRY)(resume_thread)
     app.periodic(cron=recovery.SWEEP_CRON, periodic_id="sweep")(
         app.task(name=f"{NAMESPACE}:sweep", pass_context=True, queueing_lock="sweep")(sweep)
+    )
+    app.periodic(cron="17 * * * *", periodic_id="prune_jobs")(
+        app.task(name=f"{NAMESPACE}:prune_jobs", pass_context=True, queueing_lock="prune_jobs")(prune_jobs)
     )
     google_tasks.register(app)
     digest.register(app)
@@ -74,3 +80,9 @@ async def resume_thread(context: procrastinate.JobContext, *, thread_id: str, ev
 async def sweep(context: procrastinate.JobContext, timestamp: int) -> None:
     """Safety net each minute: jobs of dead workers retried, and what threads are owed queued again."""
     await recovery.recover(_services(context))
+
+
+async def prune_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Each hour: procrastinate's builtin removal of jobs finished more than a day ago (failed ones are kept)."""
+    await builtin_tasks.remove_old_jobs(context, max_hours=JOB_RETENTION_HOURS, remove_cancelled=True,
+                                        remove_aborted=True)

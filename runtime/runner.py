@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from langgraph.types import Command
 from psycopg.types.json import Jsonb
 
 from agent.events import service as events
@@ -17,7 +17,8 @@ from agent.threads import lifecycle, messages
 from agent.threads import service as threads
 from agent.threads.lifecycle import ACCEPTS, EventType, Status, WaitKind
 from agent.threads.models import ThreadRow
-from graphs.nodes.send import ThreadHeld
+from graphs.context import ThreadHeld
+from runtime import checkpoints
 from runtime.defer import defer_resume
 from runtime.sending import defer_dispatch
 from runtime.services import Services
@@ -31,11 +32,14 @@ MAX_AUTO_RETRIES = 8  # about two hours of backoff with the default base; then t
 async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     """Move the thread as far as it goes, one worker at a time per thread; returns what happened."""
     async with svc.locks.hold(f"thread:{thread_id}"):
-        return await _advance(svc, thread_id=thread_id, event=event)
+        with checkpoints.read_once():
+            return await _advance(svc, thread_id=thread_id, event=event)
 
 
 async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     kind = _kind(event)
+    config = {"configurable": {"thread_id": str(thread_id)}}
+    snap = await svc.graph.aget_state(config)  # read once: the run below reuses it (checkpoints.read_once)
     async with svc.pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)
         if thread.status == Status.closed:
@@ -53,43 +57,26 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
                 return "held"
         if kind in (EventType.resume, EventType.retry):
             event, kind = None, None
+        ready, graph_input = _direct_input(snap, thread, event)
+        if ready:  # the usual case: the run starts in this same transaction
+            if not await lifecycle.start_running(conn, thread_id=thread_id):
+                return "held"
+            rows = await svc.run_rows(conn, thread_id=thread_id)  # read once; every node of the run shares them
 
-    config = {"configurable": {"thread_id": str(thread_id)}}
-    snap = await svc.graph.aget_state(config)
-    if not snap.values and not snap.next:
-        graph_input: Any = {"thread_id": str(thread_id)}
-    elif snap.interrupts:
-        wait = snap.interrupts[0].value
-        wait_kind = WaitKind(wait["kind"])
-        if _run_was_lost(thread, wait):
-            await _reread_after(svc, thread_id=thread_id, checkpoint_ts=snap.created_at)
-        if event is None:
-            event = await _pending_stimulus(svc, thread_id, wait)
-            if event is None:
-                return "waiting"
-            kind = _kind(event)
-        if event.get("wait_id") and event["wait_id"] != wait["wait_id"]:
-            await _record(svc, thread, "stale", f"Ignored a stale {kind} for {event['wait_id']}.", event)
-            return "stale"
-        if kind is EventType.reply and wait_kind is WaitKind.human:
-            return "with_human"  # the reply is stored and shown; the human answers it (or hands back)
-        if kind not in ACCEPTS[wait_kind]:
-            await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait_kind}.", event)
-            return "ignored"
-        graph_input = Command(resume=event)
-    elif snap.next:
-        graph_input = None  # a node failed or was held before: run it again
-    else:
-        return "finished"
-
-    async with svc.pool.connection() as conn:
-        if not await lifecycle.start_running(conn, thread_id=thread_id):  # a Stop or Pause since the read wins
-            return "held"
+    if not ready:
+        decided = await _slow_input(svc, thread, snap, event)
+        if isinstance(decided, str):
+            return decided
+        graph_input = decided.value
+        async with svc.pool.connection() as conn:
+            if not await lifecycle.start_running(conn, thread_id=thread_id):  # a Stop or Pause since the read wins
+                return "held"
+            rows = await svc.run_rows(conn, thread_id=thread_id)
     try:
+        context = await svc.context_for(rows)
         # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox
         # sends each step once and `_run_was_lost` lets it read again the replies the lost run had read.
-        result = await svc.graph.ainvoke(graph_input, config, context=await svc.context_for(thread),
-                                         durability="exit")
+        result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
     except ThreadHeld:
         return "held"
     except Exception as exc:  # any failure parks the thread visibly; nothing is lost, a retry is queued
@@ -101,6 +88,56 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         async with svc.pool.connection() as conn:
             await lifecycle.ran_cleanly(conn, thread_id=thread_id)
     return "ran"
+
+
+@dataclass(frozen=True)
+class _Input:
+    value: Any
+    """What ainvoke gets: the first state, a Command(resume=...), or None to run a failed node again."""
+
+
+def _resume(event: dict[str, Any]) -> Any:
+    from langgraph.types import Command  # imported on first use: the server is ready before LangGraph loads
+
+    return Command(resume=event)
+
+
+def _direct_input(snap: Any, thread: ThreadRow, event: dict[str, Any] | None) -> tuple[bool, Any]:
+    """The run's input when choosing it needs no other read or record (True, input); else (False, None)."""
+    if not snap.values and not snap.next:
+        return True, {"thread_id": str(thread.id)}
+    if snap.interrupts:
+        wait = snap.interrupts[0].value
+        wait_kind, kind = WaitKind(wait["kind"]), _kind(event)
+        if event is None or _run_was_lost(thread, wait) or event.get("wait_id") not in (None, wait["wait_id"]) \
+                or (kind is EventType.reply and wait_kind is WaitKind.human) or kind not in ACCEPTS[wait_kind]:
+            return False, None
+        return True, _resume(event)
+    return (True, None) if snap.next else (False, None)
+
+
+async def _slow_input(svc: Services, thread: ThreadRow, snap: Any, event: dict[str, Any] | None) -> _Input | str:
+    """The run's input after a lost run, a pause or an unusual event; or what happened instead of a run."""
+    if not snap.interrupts:
+        return "finished"
+    wait = snap.interrupts[0].value
+    wait_kind = WaitKind(wait["kind"])
+    if _run_was_lost(thread, wait):
+        await _reread_after(svc, thread_id=thread.id, checkpoint_ts=snap.created_at)
+    if event is None:
+        event = await _pending_stimulus(svc, thread.id, wait)
+        if event is None:
+            return "waiting"
+    kind = _kind(event)
+    if event.get("wait_id") and event["wait_id"] != wait["wait_id"]:
+        await _record(svc, thread, "stale", f"Ignored a stale {kind} for {event['wait_id']}.", event)
+        return "stale"
+    if kind is EventType.reply and wait_kind is WaitKind.human:
+        return "with_human"  # the reply is stored and shown; the human answers it (or hands back)
+    if kind not in ACCEPTS[wait_kind]:
+        await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait_kind}.", event)
+        return "ignored"
+    return _Input(_resume(event))
 
 
 def _run_was_lost(thread: ThreadRow, wait: dict[str, Any]) -> bool:
@@ -127,8 +164,11 @@ async def prune_history(svc: Services, *, thread_id: UUID) -> None:
 
 
 async def _prune(conn: Any, *, thread_id: UUID) -> None:
-    """Delete every checkpoint, write and blob of the thread that its latest checkpoint does not use."""
+    """Delete what a closed thread no longer needs: checkpoints, writes and blobs but its last, and its jobs."""
     tid = str(thread_id)
+    # Its finished jobs, and its timers (a closed thread ignores them), go; procrastinate's events cascade.
+    await conn.execute("DELETE FROM procrastinate_jobs WHERE args->>'thread_id' = %s AND (status = 'succeeded' OR"
+                       " (status = 'todo' AND args->'event'->>'type' = %s))", (tid, EventType.followup_due.value))
     cur = await conn.execute("SELECT checkpoint_id, checkpoint->'channel_versions' AS versions FROM checkpoints"
                              " WHERE thread_id = %s AND checkpoint_ns = '' ORDER BY checkpoint_id DESC LIMIT 1", (tid,))
     last = await cur.fetchone()

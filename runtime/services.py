@@ -12,9 +12,11 @@ from typing import Any
 from uuid import UUID
 
 import procrastinate
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from agent import unsubscribe
+from agent.assistants import service as assistants
 from agent.config import Settings
 from agent.db import SessionLocks
 from agent.errors import NotFound
@@ -24,9 +26,10 @@ from agent.llm import LanguageModel
 from agent.mail.outbox import Sender
 from agent.mail.sandbox import SandboxTransport
 from agent.mail.transport import MailboxDisconnected, MailTransport
+from agent.threads import service as threads
 from agent.threads.models import ThreadRow
 from agent.users import service as users
-from graphs.context import Context, utc_now
+from graphs.context import Context, RunRows, utc_now
 from runtime.defer import JobScheduler
 
 log = logging.getLogger(__name__)
@@ -85,15 +88,23 @@ class Services:
         return Sender(address=address, name=sender_name, domain=self.settings.sender_domain,
                       unsubscribe_url=partial(unsubscribe.url_for, self.settings.base_url, self.keyring))
 
-    async def context_for(self, thread: ThreadRow) -> Context:
-        """The graph's run-time context for one thread (the persona's name and the user's address in one read)."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT a.sender_name, u.email FROM assistants a JOIN users u ON u.id = a.user_id"
-                                     " WHERE a.id = %s AND u.id = %s", (thread.assistant_id, thread.user_id))
-            row = await cur.fetchone()
-        if row is None:
+    @staticmethod
+    async def run_rows(conn: AsyncConnection, *, thread_id: UUID) -> RunRows:
+        """The thread as it is now, its persona and the user's address, read once for a run (caller's connection)."""
+        thread = await threads.get_any(conn, thread_id=thread_id)
+        try:
+            persona = await assistants.get(conn, user_id=thread.user_id, assistant_id=thread.assistant_id)
+            email = (await users.get(conn, user_id=thread.user_id))["email"]
+        except NotFound:
+            return RunRows(thread=thread)  # context_for raises: the run parks on it
+        return RunRows(thread=thread, persona=persona, user_email=email)
+
+    async def context_for(self, rows: RunRows) -> Context:
+        """The graph's run-time context for one run of a thread; its nodes share `rows`."""
+        if rows.thread is None or rows.persona is None or rows.user_email is None:
             raise NotFound("The thread's persona or user is gone.")
         return Context(
-            pool=self.pool, llm=self.llm, transport=await self.thread_transport(thread),
-            sender=self._sender(row["email"], row["sender_name"]), scheduler=JobScheduler(self.jobs), clock=self.clock,
+            pool=self.pool, llm=self.llm, transport=await self.thread_transport(rows.thread),
+            sender=self._sender(rows.user_email, rows.persona.sender_name), scheduler=JobScheduler(self.jobs),
+            clock=self.clock, rows=rows,
         )

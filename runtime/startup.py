@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -17,25 +17,56 @@ from agent.google.access import GoogleAccess
 from agent.keyring import load_keyring
 from agent.llm import LanguageModel
 from agent.users import service as users
-from graphs.graph import build
-from runtime import checkpoints, jobs
+from runtime import jobs
 from runtime.services import Services
 
 CHECKPOINT_POOL_SIZE = 5
 """Connections for checkpoints per process (part of the budget in docs/performance.md)."""
 
 
-class PooledSaver(AsyncPostgresSaver):
+def pooled_saver(pool: AsyncConnectionPool) -> Any:
     """The Postgres checkpointer on a pool: each operation takes its own connection, so none waits on another.
 
     The stock saver serialises every operation of the process behind one asyncio lock (needed on a single shared
     connection, not on a pool). Its pool is not autocommit, so a checkpoint's blobs and row, or a task's writes,
     commit together as one transaction instead of one commit per statement.
     """
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
-    def __init__(self, pool: AsyncConnectionPool, **kw: Any) -> None:
-        super().__init__(pool, **kw)
-        self.lock = contextlib.nullcontext()  # type: ignore[assignment]
+    from runtime import checkpoints
+
+    class Saver(checkpoints.ReadOnce, AsyncPostgresSaver):
+        """The pooled saver that reads a run's latest checkpoint once."""
+
+    saver = Saver(pool, serde=checkpoints.strict_serializer())
+    saver.lock = contextlib.nullcontext()  # type: ignore[assignment]
+    return saver
+
+
+class LazyGraph:
+    """The compiled thread graph, built (LangGraph imported) on first use: readiness does not wait for it."""
+
+    def __init__(self, saver_pool: AsyncConnectionPool) -> None:
+        self._saver_pool = saver_pool
+        self._graph: Any = None
+
+    @staticmethod
+    def load() -> None:
+        """Import LangGraph and the graph's modules (thread-safe; the background warm-up runs it)."""
+        import langgraph.checkpoint.postgres.aio  # noqa: F401
+
+        import graphs.graph  # noqa: F401
+
+    def compiled(self) -> Any:
+        """The graph, compiled with the pooled checkpointer (once per process, on the event loop)."""
+        if self._graph is None:
+            from graphs.graph import build
+
+            self._graph = build().compile(checkpointer=pooled_saver(self._saver_pool), name="outreach_thread")
+        return self._graph
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.compiled(), name)
 
 
 @asynccontextmanager
@@ -55,16 +86,20 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         job_app = jobs.make_app(conninfo)
         locks = db.SessionLocks(conninfo)
         async with pool, saver_pool, job_app.open_async(), locks:
-            saver = PooledSaver(saver_pool, serde=checkpoints.strict_serializer())
-            graph = build().compile(checkpointer=saver, name="outreach_thread")
+            graph = LazyGraph(saver_pool)
+            # Loaded in the background once serving: the first run rarely waits, and readiness never does.
+            warm = asyncio.get_running_loop().run_in_executor(None, LazyGraph.load)
             local_user_id = None
             if settings.local_mode:
                 async with pool.connection() as conn:
                     local_user_id = (await users.ensure_local_user(conn))["id"]
             keyring = load_keyring(settings)
-            yield Services(settings=settings, pool=pool, jobs=job_app, graph=graph,
-                           llm=LanguageModel(settings), local_user_id=local_user_id, keyring=keyring, locks=locks,
-                           google=GoogleAccess(settings=settings, pool=pool, keyring=keyring))
+            try:
+                yield Services(settings=settings, pool=pool, jobs=job_app, graph=graph,
+                               llm=LanguageModel(settings), local_user_id=local_user_id, keyring=keyring, locks=locks,
+                               google=GoogleAccess(settings=settings, pool=pool, keyring=keyring))
+            finally:
+                await warm  # a failed build surfaces here too (and on first use)
     finally:
         if embedded is not None:
             embedded.stop()

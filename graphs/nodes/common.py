@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 from psycopg import AsyncConnection
 
 from agent.assistants import service as assistants
@@ -20,6 +18,9 @@ from agent.threads.models import ThreadRow
 from graphs.context import Context
 from graphs.state import ThreadState
 
+if TYPE_CHECKING:  # LangGraph loads with the graph, not with the helpers the server uses (runtime.preview)
+    from langgraph.runtime import Runtime
+
 
 def thread_uuid(state: ThreadState) -> UUID:
     """The thread's id as a UUID."""
@@ -27,18 +28,31 @@ def thread_uuid(state: ThreadState) -> UUID:
 
 
 async def load(runtime: Runtime[Context], state: ThreadState) -> tuple[ThreadRow, Assistant]:
-    """The thread row and its persona."""
-    async with runtime.context.pool.connection() as conn:
-        thread = await threads.get_any(conn, thread_id=thread_uuid(state))
-        persona = await assistants.get(conn, user_id=thread.user_id, assistant_id=thread.assistant_id)
-    return thread, persona
+    """The thread row and its persona, as read when the run started (read here only if the runner did not)."""
+    rows = runtime.context.rows
+    if rows.thread is None or rows.persona is None:
+        async with runtime.context.pool.connection() as conn:
+            rows.thread = await threads.get_any(conn, thread_id=thread_uuid(state))
+            rows.persona = await assistants.get(conn, user_id=rows.thread.user_id,
+                                                assistant_id=rows.thread.assistant_id)
+    return rows.thread, rows.persona
+
+
+Entry = tuple[str, str, dict[str, Any]]
+"""An event to record: kind, summary and the keyword arguments of agent.events.service.record."""
 
 
 async def record(runtime: Runtime[Context], state: ThreadState, kind: str, summary: str, **kw: Any) -> None:
     """Append an event to the thread's audit trail."""
+    await record_all(runtime, state, [(kind, summary, kw)])
+
+
+async def record_all(runtime: Runtime[Context], state: ThreadState, entries: list[Entry]) -> None:
+    """Append several events in one transaction."""
+    thread, _persona = await load(runtime, state)
     async with runtime.context.pool.connection() as conn:
-        thread = await threads.get_any(conn, thread_id=thread_uuid(state))
-        await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind=kind, summary=summary, **kw)
+        for kind, summary, kw in entries:
+            await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind=kind, summary=summary, **kw)
 
 
 async def reply_came_first(runtime: Runtime[Context], state: ThreadState) -> bool:
@@ -81,23 +95,29 @@ async def wait_for(
     follow_up_due_at: Any = None,
     enter: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
     entered: Callable[[], Awaitable[None]] | None = None,
-) -> tuple[dict[str, Any], EventType, int]:
+    reply_first: bool = False,
+) -> tuple[dict[str, Any], EventType, int] | None:
     """Interrupt until an event answers this wait; the entry work runs once (committed, then `entered`)."""
+    # With `reply_first`: None, and no wait, when an unread reply waits on entry (checked in the entry's transaction).
+    from langgraph.types import interrupt
+
     seq = state.get("wait_seq", 0) + 1
     wait_id = next_wait_id(state, kind)
-    async with runtime.context.pool.connection() as conn:
-        thread = await threads.get_any(conn, thread_id=thread_uuid(state))
-        first_time = thread.wait_id != wait_id
-        if first_time:
+    thread, _persona = await load(runtime, state)
+    first_time = thread.wait_id != wait_id
+    if first_time:
+        async with runtime.context.pool.connection() as conn:
+            if reply_first and await messages.has_unread_reply(conn, thread_id=thread.id):
+                return None
             await lifecycle.enter_wait(
                 conn, thread_id=thread.id, wait_id=wait_id, kind=kind, follow_up_due_at=follow_up_due_at,
                 pending_draft={**pending_draft, "wait_id": wait_id} if pending_draft is not None else None)
             if enter is not None:
                 await enter(conn, wait_id)
-    if first_time and entered is not None:
-        await entered()
+        if entered is not None:
+            await entered()
     event = dict(interrupt({"wait_id": wait_id, "kind": kind.value, **payload}))
     if pending_draft is not None or follow_up_due_at is not None:
         async with runtime.context.pool.connection() as conn:
-            await lifecycle.leave_wait(conn, thread_id=thread_uuid(state))
+            await lifecycle.leave_wait(conn, thread_id=thread.id)
     return event, EventType(event["type"]), seq

@@ -24,7 +24,7 @@ from agent.mail.outbox import reply_subject
 from agent.threads import messages
 from agent.threads.models import ThreadRow
 from graphs.context import Context
-from graphs.nodes.common import load, recipient, record, with_signature
+from graphs.nodes.common import Entry, load, recipient, record_all, with_signature
 from graphs.state import ThreadState
 
 Composed = Literal["review", "escalate"]
@@ -127,17 +127,22 @@ async def compose(runtime: Runtime[Context], state: ThreadState, *, kind: str, s
             "write_in": language_name(expected)}
     model = runtime.context.llm.name
 
+    held: list[Entry] = []
+
     async def checked(number: int, attempt: Attempt) -> None:
-        await record_verdicts(runtime, state, attempt, kind=kind, number=number, model=model,
-                              blocked=not attempt.ok and number == ATTEMPTS)
+        entry = verdicts_entry(attempt, kind=kind, number=number, model=model, blocked=not attempt.ok and number == ATTEMPTS)
+        if attempt.ok or number == ATTEMPTS:
+            held.append(entry)  # no model call follows: recorded with the drafted event, in one transaction
+        else:
+            await record_all(runtime, state, [entry])  # before the next model call, so no verdict is lost
 
     attempts = await write_checked(
         runtime.context.llm, kind=kind, persona=persona, subject=reply_subject(thread.subject or ""),
         variables={**base, **variables(persona)},
         ctx=guard_context(persona, recipient_fields=fields, their_texts=theirs, expected=expected), checked=checked)
-    await record(runtime, state, "drafted", summary, model=model,
-                 detail={"kind": kind, "feedback": state.get("feedback"), "attempts": len(attempts),
-                         "examples": len(examples), "language": expected})
+    await record_all(runtime, state, [*held, ("drafted", summary, {
+        "model": model, "detail": {"kind": kind, "feedback": state.get("feedback"), "attempts": len(attempts),
+                                   "examples": len(examples), "language": expected}})])
     last = attempts[-1]
     if not last.ok:
         reasons = "; ".join(f"{v.check}: {v.detail}" for v in failures(last.verdicts))
@@ -149,9 +154,14 @@ async def compose(runtime: Runtime[Context], state: ThreadState, *, kind: str, s
 
 
 async def record_verdicts(runtime: Runtime[Context], state: ThreadState, attempt: Attempt, *, kind: str,
-                          number: int | None = None, model: str | None = None, blocked: bool = False,
                           actor: str = "assistant", dedupe_key: str | None = None) -> None:
-    """One `guard` event with every verdict; a refused draft's text is kept in it (the human sees it there)."""
+    """One `guard` event with every verdict."""
+    await record_all(runtime, state, [verdicts_entry(attempt, kind=kind, actor=actor, dedupe_key=dedupe_key)])
+
+
+def verdicts_entry(attempt: Attempt, *, kind: str, number: int | None = None, model: str | None = None,
+                   blocked: bool = False, actor: str = "assistant", dedupe_key: str | None = None) -> Entry:
+    """The `guard` event of one attempt; a refused draft's text is kept in it (the human sees it there)."""
     failed = failures(attempt.verdicts)
     who = "Your text" if actor == "user" else "The draft"
     summary = (f"{who} passed every check." if not failed else
@@ -163,7 +173,7 @@ async def record_verdicts(runtime: Runtime[Context], state: ThreadState, attempt
         detail["attempt"] = number
     if failed:
         detail["draft"] = {"subject": attempt.subject, "text": attempt.text}
-    await record(runtime, state, "guard", summary, model=model, actor=actor, detail=detail, dedupe_key=dedupe_key)
+    return "guard", summary, {"model": model, "actor": actor, "detail": detail, "dedupe_key": dedupe_key}
 
 
 def _thread_facts(thread: ThreadRow, persona: Any, rows: Sequence[dict[str, Any]]) -> tuple[

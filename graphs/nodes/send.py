@@ -10,15 +10,14 @@ from langgraph.types import Command
 
 from agent.mail import outbox
 from agent.threads import messages
+from agent.threads import service as threads
 from agent.threads.lifecycle import CloseReason, Status
-from graphs.context import Context
-from graphs.nodes.common import load, record, reply_came_first, thread_uuid
+from agent.threads.models import ThreadRow
+from graphs.context import Context, ThreadHeld
+from graphs.nodes.common import record, thread_uuid
 from graphs.state import ThreadState
 
-
-class ThreadHeld(RuntimeError):
-    """The user paused the thread while it was working; sending waits for resume."""
-
+__all__ = ["ThreadHeld", "send"]  # ThreadHeld lives in graphs.context (no LangGraph import)
 
 Target = Literal["wait", "human", "close", "read", "__end__"]
 
@@ -26,14 +25,13 @@ Target = Literal["wait", "human", "close", "read", "__end__"]
 async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Target]:
     """Send the current draft once; the recipient comes from the thread row, never from the model."""
     draft = state["draft"]
-    thread, _persona = await load(runtime, state)
+    step = state.get("step", 0) + 1
+    thread, reply_waits = await _fresh(runtime, state, step, assistant=draft["author"] == "assistant")
     if thread.status == Status.closed:
         return Command(goto=END, update={"draft": None})
     if thread.status == Status.paused and not thread.park_reason:
         raise ThreadHeld("paused by the user before sending")
-    step = state.get("step", 0) + 1
-    if draft["author"] == "assistant" and await _unattempted(runtime, state, step) and \
-            await reply_came_first(runtime, state):
+    if reply_waits:
         await record(runtime, state, "draft_dropped", "A reply arrived before this email went out; it was not "
                      "sent and the assistant reads the reply first.", detail={"step": step, "kind": draft["kind"]},
                      dedupe_key=f"dropped:{step}")
@@ -59,7 +57,13 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Target]
     return Command(goto="wait", update=update)
 
 
-async def _unattempted(runtime: Runtime[Context], state: ThreadState, step: int) -> bool:
-    """This step never reached the transport (an attempted one must be reconciled, never dropped)."""
+async def _fresh(runtime: Runtime[Context], state: ThreadState, step: int, *, assistant: bool) -> tuple[ThreadRow, bool]:
+    """The thread as it is now (a Stop or Pause during the run wins), and whether a reply must be read first."""
+    # Only a step that never reached the transport gives way to a reply: an attempted one is reconciled, never dropped.
     async with runtime.context.pool.connection() as conn:
-        return await outbox.attempts(conn, thread_id=thread_uuid(state), step=step) == 0
+        thread = await threads.get_any(conn, thread_id=thread_uuid(state))
+        held = thread.status == Status.closed or (thread.status == Status.paused and not thread.park_reason)
+        reply_waits = (assistant and not held
+                       and await outbox.attempts(conn, thread_id=thread.id, step=step) == 0
+                       and await messages.has_unread_reply(conn, thread_id=thread.id))
+    return thread, reply_waits

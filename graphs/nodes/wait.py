@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from agent.assistants.models import Assistant
 from agent.threads.lifecycle import CloseReason, EventType, WaitKind
 from graphs.context import Context
-from graphs.nodes.common import load, next_wait_id, reply_came_first, wait_for
+from graphs.nodes.common import load, wait_for
 from graphs.routes import next_node
 from graphs.state import ThreadState
 
@@ -29,10 +29,6 @@ def first_working_day_after(back: date, persona: Assistant) -> datetime:
 async def wait(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal["read", "follow_up", "human", "close"]]:
     """Interrupt until a reply, the follow-up timer or a human command; read waiting replies first."""
     thread, persona = await load(runtime, state)
-    if thread.wait_id != next_wait_id(state, WaitKind.reply) and await reply_came_first(runtime, state):
-        # On entry only: once waiting, the event decides (e.g. a takeover after the reply came).
-        return Command(goto="read", update={"event": {"type": EventType.reply.value},
-                                            "wait_seq": state.get("wait_seq", 0) + 1})
     due = runtime.context.clock() + timedelta(days=persona.follow_up_days)
     if state.get("resume_after"):
         due = max(first_working_day_after(date.fromisoformat(state["resume_after"]), persona),
@@ -41,8 +37,13 @@ async def wait(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal
     async def enter(conn: AsyncConnection, wait_id: str) -> None:
         await runtime.context.scheduler.follow_up_at(thread_id=thread.id, wait_id=wait_id, when=due)
 
-    event, kind, seq = await wait_for(runtime, state, kind=WaitKind.reply, payload={"follow_up_due_at": due.isoformat()},
-                                      follow_up_due_at=due, enter=enter)
+    # A reply that came first is read before waiting (on entry only: once waiting, the event decides).
+    answered = await wait_for(runtime, state, kind=WaitKind.reply, payload={"follow_up_due_at": due.isoformat()},
+                              follow_up_due_at=due, enter=enter, reply_first=True)
+    if answered is None:
+        return Command(goto="read", update={"event": {"type": EventType.reply.value},
+                                            "wait_seq": state.get("wait_seq", 0) + 1})
+    event, kind, seq = answered
     update: ThreadState = {"event": event, "wait_seq": seq}
     goto = next_node(WaitKind.reply, kind, state)
     if kind is EventType.followup_due:
