@@ -40,4 +40,6 @@ if [ "${EA_TEST_STUDIO:-$([ "${CI:-}" = "true" ] && echo 1 || echo 0)}" = "1" ];
   .venv-studio/bin/python -m pytest -p no:cacheprovider -q tests/test_studio.py
 fi
 
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Three test processes (pytest-xdist), whole files to each: most tests wait on real servers, not on the CPU.
+# EA_TEST_WORKERS=0 runs them in this one process.
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${EA_TEST_WORKERS:-3}" --dist loadfile "$@"

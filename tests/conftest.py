@@ -23,7 +23,7 @@ from tests.fakes.pubsub_push import PushSigner
 from tests.fakes.scripted_model import ScriptedModel
 from tests.support import ALICE, CAROL, PUSH_ACCOUNT, PUSH_AUDIENCE, GoogleWorld, ServerProcess
 
-TEMPLATE = "ea_test_template"
+TEMPLATE = "ea_test_template_" + os.environ.get("PYTEST_XDIST_WORKER", "main")  # one per xdist worker
 
 
 @pytest.fixture(scope="session")

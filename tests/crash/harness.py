@@ -234,12 +234,13 @@ class Run:
         return out
 
     def settled(self) -> bool:
-        """Every delivered reply decided and nothing active or queued to run now."""
+        """Every delivered reply decided, nothing active, and no job left `doing` by a dead worker (recovery ran)."""
         decided = {mid for r in self.cluster.query(
             "SELECT m.message_id FROM messages m JOIN events e ON e.kind = 'decision'"
             " AND e.detail->'message_ids' ? m.id::text WHERE m.direction = 'in'") for mid in [r["message_id"]]}
         busy = self.cluster.query("SELECT 1 FROM threads WHERE status = 'active' LIMIT 1")
-        return all(d["message_id"] in decided for d in self.delivered) and not busy
+        return all(d["message_id"] in decided for d in self.delivered) and not busy \
+            and not self.cluster.query(figures.STUCK_JOBS_SQL)
 
 
 def _by_point(kills: list[dict[str, Any]]) -> dict[str, int]:
