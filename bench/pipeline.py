@@ -109,6 +109,29 @@ def create_threads(app: procs.App, persona: str, n: int, tag: str) -> list[str]:
             .raise_for_status().json()["id"] for i in range(n)]
 
 
+def timer_work(url: str) -> dict[str, Any]:
+    """With 100,000 waiting: jobs left in the queue, and what the follow-up tick's query reads (this tree's query)."""
+    from agent.threads.service import DUE_FOLLOW_UPS, FIRST_DUE
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        todo = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'").fetchone()[0]
+        has_index = conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'threads_follow_up_due_idx'").fetchone()
+        if not has_index:
+            return {"todo_jobs_large": todo}
+        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + DUE_FOLLOW_UPS,
+                            {"waiting": "waiting", "reply": "reply", "limit": 500, "due": FIRST_DUE[0],
+                             "id": FIRST_DUE[1]}).fetchone()[0][0]
+    nodes, read, scans = [plan["Plan"]], 0, []
+    while nodes:
+        node = nodes.pop()
+        if "Scan" in node["Node Type"]:
+            read += node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+            scans.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
+        nodes += node.get("Plans", [])
+    return {"todo_jobs_large": todo, "due_rows_read": read, "due_ms": plan["Execution Time"],
+            "due_plan": ", ".join(scans)}
+
+
 def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenAI, cfg: dict[str, int],
                 work: Path) -> dict[str, Any]:
     """Every measurement on one source tree, on its own fresh database."""
@@ -224,6 +247,7 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
             lat = [(sent[t] - posted[t]).total_seconds() if t in sent else float(cfg["phase_timeout"]) for t in rest]
             out[key] = {"p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99)}
         out["rss_large"] = {k: procs.rss_mib(p) for k, p in app.pids().items()}
+        out.update(timer_work(url))
         app.stop_server()
         out["start_restart_large"] = app.start_server()
     finally:
