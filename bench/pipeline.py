@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -109,6 +110,29 @@ def create_threads(app: procs.App, persona: str, n: int, tag: str) -> list[str]:
             .raise_for_status().json()["id"] for i in range(n)]
 
 
+class ConnectionPeak:
+    """Samples the database's client connections (other than its own and the probe's) every 50 ms; keeps the peak."""
+
+    def __init__(self, url: str) -> None:
+        self._url, self.peak, self._stop = url, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ConnectionPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                n = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                 " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchone()[0]
+                self.peak = max(self.peak, n - 1)  # the probe's connection is not the app's
+
+
 def timer_work(url: str) -> dict[str, Any]:
     """With 100,000 waiting: jobs left in the queue, and what the follow-up tick's query reads (this tree's query)."""
     from agent.threads.service import DUE_FOLLOW_UPS, FIRST_DUE
@@ -193,9 +217,11 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
             rows0 = fill.checkpoint_rows(url)
             spies = [procs.py_spy(pid, logs / f"{role}-burst-{latency:g}.txt", cfg["spy"]) for role, pid in pids.items()]
             t0 = time.perf_counter()
-            asyncio.run(post_replies(str(app.client.base_url), burst, QUESTION, rate=None))
-            probe.wait_out(burst, n, 900)
+            with ConnectionPeak(url) as peak:
+                asyncio.run(post_replies(str(app.client.base_url), burst, QUESTION, rate=None))
+                probe.wait_out(burst, n, 900)
             elapsed = time.perf_counter() - t0
+            out[f"connections_peak_{latency:g}"] = peak.peak
             cpu1, q1 = procs.cpu_seconds(pids, postmaster), probe.queries
             time.sleep(1.5)  # statistics are flushed about once a second
             c1 = fill.commits(url)
