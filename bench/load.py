@@ -88,7 +88,8 @@ def _runnable(url: str) -> list[tuple[str, str, int]]:
     """Thread, queue and sync jobs running or due now (the periodic sweeps and digest are not the queue)."""
     rows = _rows(url, "SELECT task_name, status, count(*) AS n FROM procrastinate_jobs"
                       " WHERE (status = 'doing' OR (status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())))"
-                      " AND task_name NOT IN ('ea:sweep', 'ea:dispatch_sweep', 'ea:digest', 'ea:renew_watches')"
+                      " AND task_name NOT IN ('ea:sweep', 'ea:timers', 'ea:prune_jobs', 'ea:dispatch_sweep', 'ea:digest',"
+                      " 'ea:renew_watches')"
                       " GROUP BY task_name, status")
     return [(r["task_name"], r["status"], r["n"]) for r in rows]
 

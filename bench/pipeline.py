@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -109,6 +110,52 @@ def create_threads(app: procs.App, persona: str, n: int, tag: str) -> list[str]:
             .raise_for_status().json()["id"] for i in range(n)]
 
 
+class ConnectionPeak:
+    """Samples the database's client connections (other than its own and the probe's) every 50 ms; keeps the peak."""
+
+    def __init__(self, url: str) -> None:
+        self._url, self.peak, self._stop = url, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ConnectionPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                n = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                 " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchone()[0]
+                self.peak = max(self.peak, n - 1)  # the probe's connection is not the app's
+
+
+def timer_work(url: str) -> dict[str, Any]:
+    """With 100,000 waiting: jobs left in the queue, and what the follow-up tick's query reads (this tree's query)."""
+    from agent.threads.service import DUE_FOLLOW_UPS, FIRST_DUE
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        todo = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'").fetchone()[0]
+        has_index = conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'threads_follow_up_due_idx'").fetchone()
+        if not has_index:
+            return {"todo_jobs_large": todo}
+        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + DUE_FOLLOW_UPS,
+                            {"waiting": "waiting", "reply": "reply", "limit": 500, "due": FIRST_DUE[0],
+                             "id": FIRST_DUE[1]}).fetchone()[0][0]
+    nodes, read, scans = [plan["Plan"]], 0, []
+    while nodes:
+        node = nodes.pop()
+        if "Scan" in node["Node Type"]:
+            read += node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+            scans.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
+        nodes += node.get("Plans", [])
+    return {"todo_jobs_large": todo, "due_rows_read": read, "due_ms": plan["Execution Time"],
+            "due_plan": ", ".join(scans)}
+
+
 def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenAI, cfg: dict[str, int],
                 work: Path) -> dict[str, Any]:
     """Every measurement on one source tree, on its own fresh database."""
@@ -170,9 +217,11 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
             rows0 = fill.checkpoint_rows(url)
             spies = [procs.py_spy(pid, logs / f"{role}-burst-{latency:g}.txt", cfg["spy"]) for role, pid in pids.items()]
             t0 = time.perf_counter()
-            asyncio.run(post_replies(str(app.client.base_url), burst, QUESTION, rate=None))
-            probe.wait_out(burst, n, 900)
+            with ConnectionPeak(url) as peak:
+                asyncio.run(post_replies(str(app.client.base_url), burst, QUESTION, rate=None))
+                probe.wait_out(burst, n, 900)
             elapsed = time.perf_counter() - t0
+            out[f"connections_peak_{latency:g}"] = peak.peak
             cpu1, q1 = procs.cpu_seconds(pids, postmaster), probe.queries
             time.sleep(1.5)  # statistics are flushed about once a second
             c1 = fill.commits(url)
@@ -224,6 +273,7 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
             lat = [(sent[t] - posted[t]).total_seconds() if t in sent else float(cfg["phase_timeout"]) for t in rest]
             out[key] = {"p50": pct(lat, 0.5), "p90": pct(lat, 0.9), "p99": pct(lat, 0.99)}
         out["rss_large"] = {k: procs.rss_mib(p) for k, p in app.pids().items()}
+        out.update(timer_work(url))
         app.stop_server()
         out["start_restart_large"] = app.start_server()
     finally:

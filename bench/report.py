@@ -38,8 +38,14 @@ ROWS: list[Row] = [
     ("server + worker + Postgres CPU per answered reply (ms), model 0 s", "—", lambda r: r["cpu_per_reply_ms"],
      "≤ ⅓ of before", lambda v, b: None if b is None else v <= b / 3),
     ("commits per answered reply", "≈ 100", lambda r: r["commits_per_reply"], "≤ 20", lambda v, b: v <= 20),
+    ("peak connections, server + worker, burst at model 1 s", "—", lambda r: r["connections_peak_1"],
+     "≤ 42 (2 × (10 + 5 + 5 + 1))", lambda v, b: v <= 42),
     ("server RSS, ~300 waiting (MiB)", "151", lambda r: r["rss_small"]["server"], "flat", lambda v, b: None),
     ("server RSS, 100,000 waiting (MiB)", "151", lambda r: r["rss_large"]["server"], "flat", lambda v, b: None),
+    ("jobs queued (todo) while 100,000 threads wait", "≈ 100,000", lambda r: r["todo_jobs_large"], "no job per timer",
+     lambda v, b: v < 1000),
+    ("follow-up tick's query at 100,000 waiting: rows read", "—", lambda r: r["due_rows_read"], "due rows only",
+     lambda v, b: None),
     ("worker RSS, 100,000 waiting (MiB)", "—", lambda r: r["rss_large"]["worker"], "info", lambda v, b: None),
     ("serve → /readyz, fresh database (s)", "3.3–3.6", lambda r: r["start_fresh"], "info", lambda v, b: None),
     ("serve → /readyz, restart (s)", "2.1–2.7", lambda r: r["start_restart"], "≤ 2", lambda v, b: v <= 2),
@@ -80,6 +86,9 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], *, cfg: dict[st
         verdict = ok(a, b) if a is not None else None
         word = "—" if verdict is None else ("met" if verdict else "**missed**")
         lines.append(f"| {label} | {issue} | {_fmt(b)} | {_fmt(a)} | {target} | {word} |")
+    if after and after.get("due_plan"):
+        lines += ["", f"The follow-up tick's query at 100,000 waiting (after): {after['due_plan'].strip()}, "
+                      f"{after['due_ms']:.2f} ms."]
     if before and after:
         lines += ["", f"CPU per reply after ÷ before: {after['cpu_per_reply_ms'] / before['cpu_per_reply_ms']:.2f}; "
                       f"split (ms/reply) before {_split(before)}, after {_split(after)}."]

@@ -18,11 +18,7 @@ from agent.threads.models import ThreadRow
 
 
 class Scheduler(Protocol):
-    """Schedules the timers that resume a waiting thread, and wakes the send queue."""
-
-    async def follow_up_at(self, *, thread_id: UUID, wait_id: str, when: datetime) -> None:
-        """Resume the thread with followup_due for this wait at `when`."""
-        ...
+    """Wakes the send queue (follow-up timers are the wait's stored due time, not a scheduled job)."""
 
     async def dispatch_soon(self, *, user_id: UUID) -> None:
         """Wake the send-queue dispatcher of this mailbox."""

@@ -9,12 +9,7 @@ from uuid import UUID
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
-from agent.threads.lifecycle import EventType
-
 NAMESPACE = "ea"
-TIMER_PRIORITY = -1
-"""Follow-up timers rank below every other job: fetching the next job meets the runnable ones first, never the
-thousands of timers scheduled days ahead (procrastinate orders its fetch by priority, then id)."""
 RUN_THREAD = f"{NAMESPACE}:run_thread"
 RESUME_THREAD = f"{NAMESPACE}:resume_thread"
 SYNC_MAILBOX = f"{NAMESPACE}:sync_mailbox"
@@ -32,8 +27,8 @@ async def defer_resume(
 ) -> bool:
     """Queue an event for a thread; False when an identical one is already queued.
 
-    No procrastinate `lock`: a lock would queue every event behind a timer scheduled days ahead. The runner
-    serializes work per thread with a Postgres advisory lock instead.
+    No procrastinate `lock`: a lock would queue every event behind a job scheduled for later. The runner serializes
+    work per thread with a Postgres advisory lock instead.
     """
     options: dict[str, Any] = {}
     if at is not None:
@@ -83,7 +78,7 @@ async def defer_dispatch(app: procrastinate.App, *, user_id: UUID, at: datetime 
 
 
 class JobScheduler:
-    """The graph's timers and send-queue wake-ups, backed by procrastinate."""
+    """The graph's send-queue wake-ups, backed by procrastinate (follow-up timers are a due time: runtime/timers.py)."""
 
     def __init__(self, app: procrastinate.App) -> None:
         self._app = app
@@ -91,8 +86,3 @@ class JobScheduler:
     async def dispatch_soon(self, *, user_id: UUID) -> None:
         """Wake the send-queue dispatcher for this mailbox."""
         await defer_dispatch(self._app, user_id=user_id)
-
-    async def follow_up_at(self, *, thread_id: UUID, wait_id: str, when: datetime) -> None:
-        """Resume the thread with followup_due for this wait at `when` (once per wait)."""
-        await defer_resume(self._app, thread_id=thread_id, event={"type": EventType.followup_due.value, "wait_id": wait_id},
-                           at=when, queueing_lock=f"timer:{thread_id}:{wait_id}", priority=TIMER_PRIORITY)

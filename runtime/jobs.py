@@ -14,7 +14,7 @@ import procrastinate
 from procrastinate import builtin_tasks
 
 from agent import logs, metrics
-from runtime import digest, recovery, runner, sending
+from runtime import digest, recovery, runner, sending, timers
 from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD
 from runtime.google import tasks as google_tasks
 from runtime.services import Services
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 RETRY = procrastinate.RetryStrategy(max_attempts=8, exponential_wait=2)
 JOB_RETENTION_HOURS = 24
 """Finished jobs are kept this long (for the logs and the doctor), then pruned; a closed thread's go at once."""
+TIMERS_TASK, SWEEP_TASK = f"{NAMESPACE}:timers", f"{NAMESPACE}:sweep"
+TICKS = [TIMERS_TASK, SWEEP_TASK]
+"""Periodic ticks (17,280 a day for the timers alone): once succeeded they tell nothing, and go each hour."""
 
 
 def make_app(conninfo: str) -> procrastinate.App:
@@ -32,7 +35,10 @@ def make_app(conninfo: str) -> procrastinate.App:
     app.task(name=RUN_THREAD, pass_context=True, retry=RETRY)(run_thread)
     app.task(name=RESUME_THREAD, pass_context=True, retry=RETRY)(resume_thread)
     app.periodic(cron=recovery.SWEEP_CRON, periodic_id="sweep")(
-        app.task(name=f"{NAMESPACE}:sweep", pass_context=True, queueing_lock="sweep")(sweep)
+        app.task(name=SWEEP_TASK, pass_context=True, queueing_lock="sweep")(sweep)
+    )
+    app.periodic(cron=timers.TICK_CRON, periodic_id="timers")(
+        app.task(name=TIMERS_TASK, pass_context=True, queueing_lock="timers")(fire_timers)
     )
     app.periodic(cron="17 * * * *", periodic_id="prune_jobs")(
         app.task(name=f"{NAMESPACE}:prune_jobs", pass_context=True, queueing_lock="prune_jobs")(prune_jobs)
@@ -82,7 +88,14 @@ async def sweep(context: procrastinate.JobContext, timestamp: int) -> None:
     await recovery.recover(_services(context))
 
 
+async def fire_timers(context: procrastinate.JobContext, timestamp: int) -> None:
+    """Every few seconds: queue the follow-ups that fell due."""
+    await timers.fire_due(_services(context))
+
+
 async def prune_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Each hour: procrastinate's builtin removal of jobs finished more than a day ago (failed ones are kept)."""
+    """Each hour: jobs finished more than a day ago (procrastinate's builtin; failed ones are kept), and the ticks."""
     await builtin_tasks.remove_old_jobs(context, max_hours=JOB_RETENTION_HOURS, remove_cancelled=True,
                                         remove_aborted=True)
+    async with _services(context).pool.connection() as conn:
+        await conn.execute("DELETE FROM procrastinate_jobs WHERE task_name = ANY(%s) AND status = 'succeeded'", (TICKS,))

@@ -2,8 +2,9 @@
 
 A worker that dies (SIGKILL, OOM, power) leaves its jobs in `doing`; procrastinate's heartbeats tell which
 workers are gone, and its own stalled-job query and retry bring those jobs back. What no job carries any more
-(a thread left `active`, a reply stored but never announced, a timer that fired into a dead worker) is found
-from the threads themselves and queued again; the runner ignores anything that turns out to be stale.
+(a thread left `active`, a reply stored but never announced) is found from the threads themselves and queued
+again; the runner ignores anything that turns out to be stale. Due follow-ups need no sweep: the timer tick
+(runtime/timers.py) queues every due one each time it runs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ STALLED_AFTER_SECONDS = 20
 SWEEP_CRON = "* * * * * */15"
 """The sweep runs every 15 s (croniter's sixth field is seconds): a dead worker's jobs run again within ~40 s."""
 QUIET_SECONDS = 30
-"""How long a thread may sit active, a reply unannounced or a timer overdue before the sweep steps in."""
+"""How long a thread may sit active or a reply unannounced before the sweep steps in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +43,10 @@ class Recovered:
     stalled_jobs: int
     orphaned_threads: int
     unread_replies: int
-    overdue_timers: int
 
 
 async def recover(svc: Services) -> Recovered:
-    """Retry stalled jobs, then queue what threads are owed: a run, their unread replies, their due follow-up.
+    """Retry stalled jobs, then queue what threads are owed: a run, their unread replies.
 
     One sweep at a time across workers (a slow sweep and the next one would retry the same jobs).
     """
@@ -61,19 +61,14 @@ async def _recover(svc: Services) -> Recovered:
     async with svc.pool.connection() as conn:
         orphans = await _active_without_job(conn)
         unread = await threads.waiting_with_unread_replies(conn, older_than_seconds=QUIET_SECONDS)
-        overdue = await threads.overdue_follow_ups(conn, older_than_seconds=QUIET_SECONDS)
     for thread_id in orphans:
         await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.retry.value, "source": "sweep"},
                            queueing_lock=f"recover:{thread_id}")
     for thread_id in unread:
         await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.reply.value, "source": "sweep"},
                            queueing_lock=f"sweep:{thread_id}")
-    for thread_id, wait_id in overdue:
-        await defer_resume(svc.jobs, thread_id=thread_id, event={"type": EventType.followup_due.value,
-                                                                 "wait_id": wait_id, "source": "sweep"},
-                           queueing_lock=f"timer:{thread_id}:{wait_id}")
-    found = Recovered(len(stalled), len(orphans), len(unread), len(overdue))
-    if any((found.stalled_jobs, found.orphaned_threads, found.overdue_timers)):
+    found = Recovered(len(stalled), len(orphans), len(unread))
+    if any((found.stalled_jobs, found.orphaned_threads, found.unread_replies)):
         log.info("sweep: %s", found)
     return found
 

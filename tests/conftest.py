@@ -16,6 +16,7 @@ import pytest
 from psycopg import conninfo as pg_conninfo
 
 from agent import db
+from agent.config import Settings
 from tests.fakes.gmail import FakeGmail
 from tests.fakes.google_oidc import FakeGoogleOIDC
 from tests.fakes.openai_fake import FakeOpenAI
@@ -91,6 +92,14 @@ def model() -> Iterator[tuple[FakeOpenAI, ScriptedModel]]:
     script = ScriptedModel()
     with FakeOpenAI(responder=script) as fake:
         yield fake, script
+
+
+@pytest.fixture
+def services_settings(database_url: str, model: tuple[FakeOpenAI, ScriptedModel], tmp_path: Path) -> Settings:
+    """Settings for services opened inside the test process (runtime.startup.open_services) on the test database."""
+    fake, _ = model
+    return Settings(DATABASE_URL=database_url, OPENAI_API_KEY="k", OPENAI_BASE_URL=fake.base_url,
+                    EA_LLM_MAX_RETRIES=0, EA_DATA_DIR=tmp_path)
 
 
 @pytest.fixture

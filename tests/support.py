@@ -11,10 +11,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from uuid import UUID
 
 import httpx
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from agent.assistants import service as assistants
+from agent.assistants.models import AssistantFields
+from agent.threads import service as threads
+from agent.threads.models import ThreadCreate
 
 T = TypeVar("T")
 PERSONA = {"name": "Beta invites", "sender_name": "Anna from Acme", "offer": "Acme, a scheduling tool for clinics",
@@ -163,6 +170,15 @@ class ServerProcess(CliProcess):
         return self.client.post(path, **kw)
 
 
+async def new_thread(svc: Any, email: str, *, persona: dict[str, Any] = PERSONA) -> UUID:
+    """A sandbox thread of the local user to `email`, under a new persona, created directly in the database."""
+    async with svc.pool.connection() as conn:
+        created = await assistants.create(conn, user_id=svc.local_user_id, fields=AssistantFields(**persona))
+        row = await threads.create(conn, user_id=svc.local_user_id, transport="sandbox",
+                                   data=ThreadCreate(assistant_id=created.id, recipient_email=email))
+    return row.id
+
+
 def query(database_url: str, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
     """Run SQL on the test database and return rows (autocommit)."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
@@ -171,15 +187,23 @@ def query(database_url: str, sql: str, params: tuple = ()) -> list[dict[str, Any
 
 
 def fire_timers(database_url: str, thread_id: str, wait_id: str | None = None) -> int:
-    """Make the follow-up timer of the thread's current wait (or of `wait_id`) due now: a controllable clock."""
+    """Make the follow-up of the thread's current wait (or of `wait_id`) due now: a controllable clock.
+
+    The timer tick (runtime/timers.py, every 5 s) then fires it; returns 1 when the thread waits with that timer.
+    """
     if wait_id is None:
         wait_id = query(database_url, "SELECT wait_id FROM threads WHERE id = %s", (thread_id,))[0]["wait_id"]
     rows = query(database_url,
-                 "UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'"
-                 " AND task_name = 'ea:resume_thread' AND args->>'thread_id' = %s"
-                 " AND args->'event'->>'type' = 'followup_due' AND args->'event'->>'wait_id' = %s RETURNING id",
-                 (thread_id, wait_id))
+                 "UPDATE threads SET follow_up_due_at = now() WHERE id = %s AND wait_id = %s"
+                 " AND follow_up_due_at IS NOT NULL RETURNING id", (thread_id, wait_id))
     return len(rows)
+
+
+def queue_follow_up(database_url: str, thread_id: str, wait_id: str) -> None:
+    """Queue the followup_due resume of `wait_id` as the timer tick does (a tick that raced the wait's end)."""
+    query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)"
+          " VALUES ('default', 'ea:resume_thread', %s, 'todo')",
+          (Jsonb({"thread_id": thread_id, "event": {"type": "followup_due", "wait_id": wait_id}}),))
 
 
 # ---- Google (sign-in, Gmail, Pub/Sub) against the local fakes ------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
-from tests.support import ServerProcess, fire_timers, query, wait_until
+from tests.support import ServerProcess, fire_timers, query, queue_follow_up, wait_until
 
 
 def test_full_outreach_loop(server: ServerProcess, database_url: str, model) -> None:
@@ -87,12 +87,8 @@ def test_stale_follow_up_timer_is_recorded_and_ignored(server: ServerProcess, da
     server.post(f"/api/threads/{tid}/sandbox-reply", json={"text": "I am interested, tell me more?"})
     t = server.wait_messages(tid, 3)
     server.wait_status(tid, "waiting")
-    # The first wait's timer is still queued; make it fire now.
-    jobs = query(database_url, "SELECT args FROM procrastinate_jobs WHERE status = 'todo' AND args->>'thread_id' = %s"
-                 " AND args->'event'->>'type' = 'followup_due'", (tid,))
-    assert {j["args"]["event"]["wait_id"] for j in jobs} >= {first_wait}
-    query(database_url, "UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'"
-          " AND args->'event'->>'wait_id' = %s", (first_wait,))
+    # A timer tick that read the first wait as due just before the reply answered it queued its follow-up.
+    queue_follow_up(database_url, tid, first_wait)
     stale = wait_until(lambda: [e for e in server.thread(tid)["events"] if e["kind"] == "stale"], what="stale event")
     assert stale[0]["detail"]["event"]["wait_id"] == first_wait
     t2 = server.thread(tid)

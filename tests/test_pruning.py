@@ -20,22 +20,7 @@ from runtime import jobs, runner
 from runtime.defer import RESUME_THREAD, RUN_THREAD
 from runtime.services import Services
 from runtime.startup import open_services
-from tests.support import PERSONA, query
-
-
-@pytest.fixture
-def settings(database_url: str, model, tmp_path: Path) -> Settings:
-    fake, _ = model
-    return Settings(DATABASE_URL=database_url, OPENAI_API_KEY="k", OPENAI_BASE_URL=fake.base_url,
-                    EA_LLM_MAX_RETRIES=0, EA_DATA_DIR=tmp_path)
-
-
-async def _thread(svc: Services, email: str) -> UUID:
-    async with svc.pool.connection() as conn:
-        persona = await assistants.create(conn, user_id=svc.local_user_id, fields=AssistantFields(**PERSONA))
-        row = await threads.create(conn, user_id=svc.local_user_id, transport="sandbox",
-                                   data=ThreadCreate(assistant_id=persona.id, recipient_email=email))
-    return row.id
+from tests.support import new_thread, query
 
 
 def _job(database_url: str, task: str, args: dict, status: str, finished_hours_ago: int = 0) -> int:
@@ -51,9 +36,9 @@ def _statuses(database_url: str, ids: list[int]) -> dict[int, str]:
     return {r["id"]: r["status"] for r in rows}
 
 
-async def test_a_closed_thread_loses_its_finished_jobs_and_timers(settings: Settings, database_url: str) -> None:
-    async with open_services(settings) as svc:
-        tid, other = await _thread(svc, "ann@example.com"), await _thread(svc, "bea@example.com")
+async def test_a_closed_thread_loses_its_finished_jobs_and_timers(services_settings: Settings, database_url: str) -> None:
+    async with open_services(services_settings) as svc:
+        tid, other = await new_thread(svc, "ann@example.com"), await new_thread(svc, "bea@example.com")
         done = _job(database_url, RUN_THREAD, {"thread_id": str(tid)}, "succeeded")
         timer = _job(database_url, RESUME_THREAD, {"thread_id": str(tid), "event": {"type": "followup_due"}}, "todo")
         reply = _job(database_url, RESUME_THREAD, {"thread_id": str(tid), "event": {"type": "reply"}}, "todo")
@@ -69,15 +54,19 @@ async def test_a_closed_thread_loses_its_finished_jobs_and_timers(settings: Sett
         "the prune finds a thread's jobs through an index, not a scan of every timer"
 
 
-async def test_the_hourly_prune_removes_jobs_finished_over_a_day_ago(settings: Settings, database_url: str) -> None:
+async def test_the_hourly_prune_removes_jobs_finished_over_a_day_ago(services_settings: Settings, database_url: str) -> None:
     old = _job(database_url, RUN_THREAD, {"thread_id": "a"}, "succeeded", finished_hours_ago=30)
     recent = _job(database_url, RUN_THREAD, {"thread_id": "b"}, "succeeded", finished_hours_ago=2)
     failed = _job(database_url, RUN_THREAD, {"thread_id": "c"}, "failed", finished_hours_ago=30)
     waiting = _job(database_url, RESUME_THREAD, {"thread_id": "d"}, "todo", finished_hours_ago=30)
-    async with open_services(settings) as svc:
+    tick = _job(database_url, jobs.TIMERS_TASK, {"timestamp": 0}, "succeeded", finished_hours_ago=0)
+    failed_tick = _job(database_url, jobs.SWEEP_TASK, {"timestamp": 0}, "failed", finished_hours_ago=0)
+    async with open_services(services_settings) as svc:
         assert any(p.periodic_id == "prune_jobs" for p in svc.jobs.periodic_registry.periodic_tasks.values())
         job = procrastinate.jobs.Job(queue="default", lock=None, queueing_lock="prune_jobs", task_name="ea:prune_jobs")
         await jobs.prune_jobs(procrastinate.JobContext(app=svc.jobs, job=job, start_timestamp=0,
-                                                       abort_reason=lambda: None), timestamp=0)
-    assert _statuses(database_url, [old, recent, failed, waiting]) == {
-        recent: "succeeded", failed: "failed", waiting: "todo"}
+                                                       abort_reason=lambda: None,
+                                                       additional_context={"services": svc}), timestamp=0)
+    assert _statuses(database_url, [old, recent, failed, waiting, tick, failed_tick]) == {
+        recent: "succeeded", failed: "failed", waiting: "todo", failed_tick: "failed"}, \
+        "a succeeded tick goes at once; a failed one is kept"

@@ -1,4 +1,4 @@
-"""The sweep brings back what a dead worker left: stalled jobs, active threads with no job, overdue timers."""
+"""The sweep brings back what a dead worker left: stalled jobs, active threads with no job, unannounced replies."""
 
 from __future__ import annotations
 
@@ -18,22 +18,7 @@ from runtime import recovery
 from runtime.defer import RESUME_THREAD, RUN_THREAD
 from runtime.services import Services
 from runtime.startup import open_services
-from tests.support import PERSONA, query
-
-
-@pytest.fixture
-def settings(database_url: str, model, tmp_path: Path) -> Settings:
-    fake, _ = model
-    return Settings(DATABASE_URL=database_url, OPENAI_API_KEY="k", OPENAI_BASE_URL=fake.base_url,
-                    EA_LLM_MAX_RETRIES=0, EA_DATA_DIR=tmp_path)
-
-
-async def _thread(svc: Services, email: str) -> UUID:
-    async with svc.pool.connection() as conn:
-        persona = await assistants.create(conn, user_id=svc.local_user_id, fields=AssistantFields(**PERSONA))
-        row = await threads.create(conn, user_id=svc.local_user_id, transport="sandbox",
-                                   data=ThreadCreate(assistant_id=persona.id, recipient_email=email))
-    return row.id
+from tests.support import new_thread, query
 
 
 def _jobs(database_url: str, thread_id: UUID) -> list[dict]:
@@ -41,9 +26,9 @@ def _jobs(database_url: str, thread_id: UUID) -> list[dict]:
                  " WHERE args->>'thread_id' = %s ORDER BY id", (str(thread_id),))
 
 
-async def test_a_job_whose_worker_died_is_retried(settings: Settings, database_url: str) -> None:
-    async with open_services(settings) as svc:
-        tid = await _thread(svc, "bob@example.com")
+async def test_a_job_whose_worker_died_is_retried(services_settings: Settings, database_url: str) -> None:
+    async with open_services(services_settings) as svc:
+        tid = await new_thread(svc, "bob@example.com")
         [worker] = query(database_url, "INSERT INTO procrastinate_workers (last_heartbeat) VALUES"
                          " (now() - interval '5 minutes') RETURNING id")
         query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id)"
@@ -59,9 +44,9 @@ async def test_a_job_whose_worker_died_is_retried(settings: Settings, database_u
 
 
 async def test_a_dead_workers_job_whose_twin_is_queued_gives_way_and_the_others_are_still_retried(
-        settings: Settings, database_url: str) -> None:
-    async with open_services(settings) as svc:
-        tid = await _thread(svc, "twin@example.com")
+        services_settings: Settings, database_url: str) -> None:
+    async with open_services(services_settings) as svc:
+        tid = await new_thread(svc, "twin@example.com")
         [worker] = query(database_url, "INSERT INTO procrastinate_workers (last_heartbeat) VALUES"
                          " (now() - interval '5 minutes') RETURNING id")
         insert = ("INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id, queueing_lock)"
@@ -76,9 +61,9 @@ async def test_a_dead_workers_job_whose_twin_is_queued_gives_way_and_the_others_
     assert (status[dead["id"]], status[twin["id"]], status[other["id"]]) == ("failed", "todo", "todo")
 
 
-async def test_a_stalled_job_that_finished_meanwhile_is_left_alone(settings: Settings, database_url: str) -> None:
-    async with open_services(settings) as svc:
-        tid = await _thread(svc, "late@example.com")
+async def test_a_stalled_job_that_finished_meanwhile_is_left_alone(services_settings: Settings, database_url: str) -> None:
+    async with open_services(services_settings) as svc:
+        tid = await new_thread(svc, "late@example.com")
         [worker] = query(database_url, "INSERT INTO procrastinate_workers (last_heartbeat) VALUES"
                          " (now() - interval '5 minutes') RETURNING id")
         query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, worker_id)"
@@ -89,12 +74,12 @@ async def test_a_stalled_job_that_finished_meanwhile_is_left_alone(settings: Set
     assert [j["status"] for j in _jobs(database_url, tid)] == ["succeeded"]
 
 
-async def test_an_active_thread_with_no_job_is_resumed_and_a_busy_one_is_not(settings: Settings,
+async def test_an_active_thread_with_no_job_is_resumed_and_a_busy_one_is_not(services_settings: Settings,
                                                                           database_url: str) -> None:
-    async with open_services(settings) as svc:
-        orphan = await _thread(svc, "orphan@example.com")
-        busy = await _thread(svc, "busy@example.com")
-        fresh = await _thread(svc, "fresh@example.com")
+    async with open_services(services_settings) as svc:
+        orphan = await new_thread(svc, "orphan@example.com")
+        busy = await new_thread(svc, "busy@example.com")
+        fresh = await new_thread(svc, "fresh@example.com")
         query(database_url, "UPDATE threads SET updated_at = now() - interval '10 minutes' WHERE id <> %s", (fresh,))
         query(database_url, "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)"
               " VALUES ('default', %s, %s, 'todo')", (RESUME_THREAD, f'{{"thread_id": "{busy}", "event": {{}}}}'))
@@ -105,15 +90,3 @@ async def test_an_active_thread_with_no_job_is_resumed_and_a_busy_one_is_not(set
     assert job["task_name"] == RESUME_THREAD and job["args"]["event"]["type"] == "retry"
     assert len(_jobs(database_url, busy)) == 1 and _jobs(database_url, fresh) == []
     assert again.orphaned_threads == 0, "the queued resume counts as a job"
-
-
-async def test_an_overdue_follow_up_is_queued_again(settings: Settings, database_url: str) -> None:
-    async with open_services(settings) as svc:
-        quiet = await _thread(svc, "quiet@example.com")
-        async with svc.pool.connection() as conn:
-            await lifecycle.enter_wait(conn, thread_id=quiet, wait_id="reply-1", kind=WaitKind.reply,
-                                       follow_up_due_at=svc.clock().replace(year=2020))
-        found = await recovery.recover(svc)
-    assert found.overdue_timers == 1
-    [job] = _jobs(database_url, quiet)
-    assert job["args"]["event"] == {"type": "followup_due", "wait_id": "reply-1", "source": "sweep"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -134,13 +134,23 @@ async def parked_ids(conn: AsyncConnection) -> list[UUID]:
     return [row["id"] for row in await cur.fetchall()]
 
 
-async def overdue_follow_ups(conn: AsyncConnection, *, older_than_seconds: int) -> list[tuple[UUID, str]]:
-    """(thread, wait id) of threads waiting for a reply whose follow-up fell due a while ago and did not run."""
-    cur = await conn.execute(
-        "SELECT id, wait_id FROM threads WHERE status = %s AND wait_kind = %s"
-        " AND follow_up_due_at < now() - make_interval(secs => %s)",
-        (Status.waiting.value, WaitKind.reply.value, older_than_seconds))
-    return [(row["id"], row["wait_id"]) for row in await cur.fetchall()]
+DUE_FOLLOW_UPS = (
+    "SELECT follow_up_due_at, id, wait_id FROM threads WHERE status = %(waiting)s AND follow_up_due_at <= now()"
+    " AND follow_up_due_at >= %(due)s AND (follow_up_due_at, id) > (%(due)s, %(id)s) AND wait_kind = %(reply)s"
+    " ORDER BY follow_up_due_at, id LIMIT %(limit)s")
+FIRST_DUE = (datetime.min.replace(tzinfo=UTC), UUID(int=0))
+"""Where paging through due follow-ups starts."""
+
+
+async def due_follow_ups(conn: AsyncConnection, *, limit: int, after: tuple[datetime, UUID] = FIRST_DUE,
+                         ) -> list[tuple[datetime, UUID, str]]:
+    """(due time, thread, wait id) of threads waiting for a reply whose follow-up is due, earliest first, after `after`.
+
+    threads_follow_up_due_idx serves it: only due rows are read, however many threads wait.
+    """
+    cur = await conn.execute(DUE_FOLLOW_UPS, {"waiting": Status.waiting.value, "reply": WaitKind.reply.value,
+                                              "limit": limit, "due": after[0], "id": after[1]})
+    return [(row["follow_up_due_at"], row["id"], row["wait_id"]) for row in await cur.fetchall()]
 
 
 async def waiting_with_unread_replies(conn: AsyncConnection, *, older_than_seconds: int) -> list[UUID]:

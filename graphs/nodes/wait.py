@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from langgraph.runtime import Runtime
 from langgraph.types import Command
-from psycopg import AsyncConnection
 
 from agent.assistants.models import Assistant
 from agent.threads.lifecycle import CloseReason, EventType, WaitKind
@@ -27,19 +26,19 @@ def first_working_day_after(back: date, persona: Assistant) -> datetime:
 
 
 async def wait(state: ThreadState, runtime: Runtime[Context]) -> Command[Literal["read", "follow_up", "human", "close"]]:
-    """Interrupt until a reply, the follow-up timer or a human command; read waiting replies first."""
+    """Interrupt until a reply, the follow-up timer or a human command; read waiting replies first.
+
+    The timer is the wait's `follow_up_due_at`, stored as the wait is entered; runtime/timers.py fires it.
+    """
     thread, persona = await load(runtime, state)
     due = runtime.context.clock() + timedelta(days=persona.follow_up_days)
     if state.get("resume_after"):
         due = max(first_working_day_after(date.fromisoformat(state["resume_after"]), persona),
                   runtime.context.clock() + timedelta(hours=1))
 
-    async def enter(conn: AsyncConnection, wait_id: str) -> None:
-        await runtime.context.scheduler.follow_up_at(thread_id=thread.id, wait_id=wait_id, when=due)
-
     # A reply that came first is read before waiting (on entry only: once waiting, the event decides).
     answered = await wait_for(runtime, state, kind=WaitKind.reply, payload={"follow_up_due_at": due.isoformat()},
-                              follow_up_due_at=due, enter=enter, reply_first=True)
+                              follow_up_due_at=due, reply_first=True)
     if answered is None:
         return Command(goto="read", update={"event": {"type": EventType.reply.value},
                                             "wait_seq": state.get("wait_seq", 0) + 1})
