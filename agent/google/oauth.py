@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from authlib.integrations.starlette_client import OAuth
 
 from agent.config import Settings
+
+if TYPE_CHECKING:
+    from authlib.integrations.starlette_client import OAuth
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ async def discovery(settings: Settings) -> dict[str, Any]:
 
 def make_oauth(settings: Settings) -> OAuth:
     """The authlib Starlette registry with the Google client (its metadata is fetched on first use)."""
+    from authlib.integrations.starlette_client import OAuth  # authlib loads with the first sign-in
+
     oauth = OAuth()
     oauth.register(
         "google",
