@@ -233,6 +233,7 @@ async def apply_migrations(conninfo: str, directory: Path = MIGRATIONS_DIR) -> l
             await _apply_procrastinate_schema(conn, conninfo)
             await conn.execute(JOBS_BY_THREAD_INDEX)
             await _apply_checkpointer_schema(conninfo)
+            await conn.execute(REDUNDANT_CHECKPOINT_INDEXES)
             await conn.execute(
                 "INSERT INTO schema_components (name, version) VALUES (%s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, applied_at = now()",
@@ -242,6 +243,11 @@ async def apply_migrations(conninfo: str, directory: Path = MIGRATIONS_DIR) -> l
             await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
     return applied
 
+
+REDUNDANT_CHECKPOINT_INDEXES = ("DROP INDEX IF EXISTS checkpoints_thread_id_idx, checkpoint_blobs_thread_id_idx,"
+                                " checkpoint_writes_thread_id_idx")
+"""LangGraph's indexes on thread_id alone: each table's primary key starts with thread_id and serves the same reads
+(dropped after its setup(), which creates its tables after the numbered migrations)."""
 
 CHECKPOINTER = "langgraph-checkpoint-postgres"
 """The package whose setup() created the checkpoint tables: run again only when its installed version changes."""
