@@ -6,8 +6,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from agent.config import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +31,8 @@ async def discovery(settings: Settings) -> dict[str, Any]:
         return _discovery[url]
     async with _discovery_lock:
         if url not in _discovery:
+            import httpx  # loaded on the first sign-in or Gmail grant, not with the app
+
             async with httpx.AsyncClient(timeout=15) as client:
                 resp = await client.get(url)
                 resp.raise_for_status()
