@@ -80,12 +80,16 @@ def counts(url: str, ids: list[str]) -> dict[str, tuple[int, int, str]]:
 
 def converse(url: str, ids: list[str], reply: Callable[[str, str], None]) -> None:
     """Drive every thread through the six messages: reply(thread_id, text) delivers the recipient's reply."""
+    def every(check: Callable[[tuple[int, int, str]], bool]) -> bool:
+        found = counts(url, ids)  # a thread whose creation has not committed yet is not there: not done
+        return len(found) == len(ids) and all(check(c) for c in found.values())
+
     for step, text in enumerate(TEXTS, start=1):
-        wait_until(lambda step=step: all(c[0] >= step for c in counts(url, ids).values()), timeout=300,
+        wait_until(lambda step=step: every(lambda c: c[0] >= step), timeout=300,
                    what=f"{step} outbound message(s) in every thread")
         for tid in ids:
             reply(tid, text)
-    wait_until(lambda: all(c[2] == "closed" for c in counts(url, ids).values()), timeout=300, what="all closed")
+    wait_until(lambda: every(lambda c: c[2] == "closed"), timeout=300, what="all closed")
     time.sleep(1.0)  # the close path's last commits (and the pruning) land
     bad = {t: c for t, c in counts(url, ids).items() if c != (3, 3, "closed")}
     if bad:
