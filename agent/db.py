@@ -202,8 +202,11 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Pa
 
 async def apply_migrations(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply pending project migrations, procrastinate's schema and LangGraph's tables, under a lock."""
+    files = migration_files(directory)
     applied: list[int] = []
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        if await _up_to_date(conn, files):
+            return applied  # a restart: one query, no lock, and LangGraph is not imported
         await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
         try:
             await conn.execute(
@@ -211,9 +214,13 @@ async def apply_migrations(conninfo: str, directory: Path = MIGRATIONS_DIR) -> l
                 " version integer PRIMARY KEY, name text NOT NULL,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_components ("
+                " name text PRIMARY KEY, version text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
             cur = await conn.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in await cur.fetchall()}
-            for number, name, path in migration_files(directory):
+            for number, name, path in files:
                 if number in done:
                     continue
                 async with conn.transaction():
@@ -226,9 +233,45 @@ async def apply_migrations(conninfo: str, directory: Path = MIGRATIONS_DIR) -> l
             await _apply_procrastinate_schema(conn, conninfo)
             await conn.execute(JOBS_BY_THREAD_INDEX)
             await _apply_checkpointer_schema(conninfo)
+            await conn.execute(REDUNDANT_CHECKPOINT_INDEXES)
+            await conn.execute(
+                "INSERT INTO schema_components (name, version) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, applied_at = now()",
+                (CHECKPOINTER, _installed(CHECKPOINTER)),
+            )
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
     return applied
+
+
+REDUNDANT_CHECKPOINT_INDEXES = ("DROP INDEX IF EXISTS checkpoints_thread_id_idx, checkpoint_blobs_thread_id_idx,"
+                                " checkpoint_writes_thread_id_idx")
+"""LangGraph's indexes on thread_id alone: each table's primary key starts with thread_id and serves the same reads
+(dropped after its setup(), which creates its tables after the numbered migrations)."""
+
+CHECKPOINTER = "langgraph-checkpoint-postgres"
+"""The package whose setup() created the checkpoint tables: run again only when its installed version changes."""
+
+
+def _installed(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+async def _up_to_date(conn: psycopg.AsyncConnection, files: list[tuple[int, str, Path]]) -> bool:
+    """Every numbered migration, procrastinate's schema with our index, and this checkpointer's tables are there."""
+    try:
+        cur = await conn.execute(
+            "SELECT (SELECT coalesce(array_agg(version ORDER BY version), '{}') FROM schema_migrations),"
+            " to_regclass('procrastinate_jobs') IS NOT NULL AND to_regclass('procrastinate_jobs_thread_idx') IS NOT NULL,"
+            " (SELECT version FROM schema_components WHERE name = %s)", (CHECKPOINTER,))
+    except psycopg.errors.UndefinedTable:  # a database from before schema_components (or an empty one)
+        return False
+    row = await cur.fetchone()
+    assert row is not None
+    versions, jobs_schema, checkpointer = row
+    return versions == [n for n, _, _ in files] and jobs_schema and checkpointer == _installed(CHECKPOINTER)
 
 
 JOBS_BY_THREAD_INDEX = ("CREATE INDEX IF NOT EXISTS procrastinate_jobs_thread_idx"

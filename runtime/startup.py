@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +21,7 @@ from agent.users import service as users
 from runtime import jobs
 from runtime.services import Services
 
+log = logging.getLogger(__name__)
 CHECKPOINT_POOL_SIZE = 5
 """Connections for checkpoints per process (part of the budget in docs/performance.md)."""
 
@@ -69,13 +71,25 @@ class LazyGraph:
         return getattr(self.compiled(), name)
 
 
+async def together(*steps: Awaitable[Any]) -> None:
+    """Run the steps at the same time; the first failure is raised as itself once the others have stopped."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.debug("a start-up step also failed: %r", outcome)
+        raise
+
+
 @asynccontextmanager
 async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
     """Start the database (embedded when DATABASE_URL is unset), migrate, and open every resource."""
     conninfo, embedded = db.resolve_conninfo(settings)
     try:
-        if migrate:
-            await db.apply_migrations(conninfo)
         # The connection budget of a process, whatever EA_WORKER_CONCURRENCY is: a job holds a pool connection only
         # for one short database step (never across a model call) and its thread lock lives on `locks`.
         pool = db.open_pool(conninfo, max_size=settings.db_pool_size)
@@ -85,7 +99,13 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         )
         job_app = jobs.make_app(conninfo)
         locks = db.SessionLocks(conninfo)
-        async with pool, saver_pool, job_app.open_async(), locks:
+        async with contextlib.AsyncExitStack() as stack:
+            # Connecting needs no schema: the migrations' check, procrastinate's pool and the lock connection (each
+            # waits for its first connection) run at the same time; the pools connect in the background.
+            await stack.enter_async_context(pool)
+            await stack.enter_async_context(saver_pool)
+            await together(db.apply_migrations(conninfo) if migrate else asyncio.sleep(0),
+                           stack.enter_async_context(job_app.open_async()), stack.enter_async_context(locks))
             graph = LazyGraph(saver_pool)
             # Loaded in the background once serving: the first run rarely waits, and readiness never does.
             warm = asyncio.get_running_loop().run_in_executor(None, LazyGraph.load)
@@ -103,4 +123,3 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
     finally:
         if embedded is not None:
             embedded.stop()
-

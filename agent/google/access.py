@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from google.oauth2.credentials import Credentials
 from psycopg_pool import AsyncConnectionPool
 
 from agent.config import Settings
 from agent.google import mailboxes, oauth
 from agent.google.gmail import GmailTransport
 from agent.keyring import KeyRing
+
+if TYPE_CHECKING:
+    from google.oauth2.credentials import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class GoogleAccess:
         key = (mailbox["id"], mailbox["grant_enc"])
         creds = self._creds.get(key)
         if creds is None:
+            from google.oauth2.credentials import Credentials  # google.auth loads on the first Gmail call
+
             grant = mailboxes.decrypt_grant(self._keyring, mailbox["grant_enc"])
             doc = await oauth.discovery(self.settings)
             secret = self.settings.google_client_secret

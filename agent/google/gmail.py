@@ -7,16 +7,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
-
-import google_auth_httplib2
-import httplib2
-from google.auth.exceptions import RefreshError
-from google.auth.exceptions import TransportError as AuthTransportError
-from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from typing import TYPE_CHECKING, Any
 
 from agent import metrics
 from agent.google.mailboxes import disconnected_reason
@@ -24,6 +15,12 @@ from agent.mail.mime import build_message, parse_message
 from agent.mail.models import InboundMessage, OutgoingMessage, SentMessage
 from agent.mail.transport import MailboxDisconnected, TransportError
 
+if TYPE_CHECKING:
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.errors import HttpError
+
+# The Google client libraries (googleapiclient, google.auth, httplib2) load on the first Gmail call, not at import:
+# the server is ready without them, and local mode never needs them.
 log = logging.getLogger(__name__)
 
 NAME = "gmail"
@@ -48,6 +45,11 @@ def _reason(exc: HttpError) -> str:
 
 def is_transient(exc: BaseException) -> bool:
     """429, 5xx, Gmail's rate-limit 403s and network failures are worth retrying."""
+    import httplib2
+    from google.auth.exceptions import RefreshError
+    from google.auth.exceptions import TransportError as AuthTransportError
+    from googleapiclient.errors import HttpError
+
     if isinstance(exc, HttpError):
         status = exc.status_code
         return status == 429 or status >= 500 or (status == 403 and _reason(exc) in RATE_REASONS)
@@ -78,12 +80,17 @@ class GmailTransport:
     # ---- calls --------------------------------------------------------------------------------
     def _build(self) -> Any:
         if self._service is None:
+            from googleapiclient.discovery import build
+
             self._service = build("gmail", "v1", credentials=self._creds, static_discovery=True, cache_discovery=False,
                                   client_options={"api_endpoint": self._api_url})
         return self._service
 
     def _execute(self, make: Callable[[Any], Any]) -> Any:
         """Blocking: build the request and run it on its own HTTP connection (httplib2 is not thread-safe)."""
+        import google_auth_httplib2
+        import httplib2
+
         request = make(self._build().users())
         http = google_auth_httplib2.AuthorizedHttp(self._creds, http=httplib2.Http(timeout=HTTP_TIMEOUT))
         return request.execute(http=http)
@@ -93,6 +100,12 @@ class GmailTransport:
         """Run one Gmail API request in a thread, retrying transient failures with backoff; before_retry may end it."""
         if self._disconnected or self._creds is None:
             raise MailboxDisconnected(self._disconnected or disconnected_reason("Gmail is not connected"))
+        import httplib2
+        from google.auth.exceptions import RefreshError
+        from google.auth.exceptions import TransportError as AuthTransportError
+        from googleapiclient.errors import HttpError
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_attempts), reraise=True, retry=retry_if_exception(is_transient),
             wait=wait_exponential_jitter(initial=self._retry_base, max=self._retry_base * 32, jitter=self._retry_base),
@@ -220,6 +233,8 @@ class GmailTransport:
 
 def _describe(exc: BaseException | None) -> str:
     """A short, token-free description of a failure."""
+    from googleapiclient.errors import HttpError
+
     if isinstance(exc, HttpError):
         return f"HTTP {exc.status_code} {exc.reason or ''}".strip()
     return f"{type(exc).__name__}: {str(exc)[:200]}" if exc else "unknown"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
-
-import httpx
-from authlib.integrations.starlette_client import OAuth
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
+
+if TYPE_CHECKING:
+    from authlib.integrations.starlette_client import OAuth
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ async def discovery(settings: Settings) -> dict[str, Any]:
         return _discovery[url]
     async with _discovery_lock:
         if url not in _discovery:
+            import httpx  # loaded on the first sign-in or Gmail grant, not with the app
+
             async with httpx.AsyncClient(timeout=15) as client:
                 resp = await client.get(url)
                 resp.raise_for_status()
@@ -43,6 +45,8 @@ async def discovery(settings: Settings) -> dict[str, Any]:
 
 def make_oauth(settings: Settings) -> OAuth:
     """The authlib Starlette registry with the Google client (its metadata is fetched on first use)."""
+    from authlib.integrations.starlette_client import OAuth  # authlib loads with the first sign-in
+
     oauth = OAuth()
     oauth.register(
         "google",

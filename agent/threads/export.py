@@ -13,6 +13,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from agent.events import service as events
+from agent.threads import messages
 from agent.threads import service as threads
 from agent.threads.service import ThreadFilter
 
@@ -80,7 +81,7 @@ async def history(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID) -> d
         "SELECT id, direction, author, transport, provider_message_id, provider_thread_id, message_id, in_reply_to,"
         " \"references\", from_addr, to_addr, subject, text, full_text, headers, auto_reply, bounce, language, at,"
         " processed_at FROM messages WHERE thread_id = %s AND user_id = %s ORDER BY at, id", (thread_id, user_id))
-    msgs = await cur.fetchall()
+    msgs = [messages.whole(row) for row in await cur.fetchall()]
     evs = await events.list_for_thread(conn, user_id=user_id, thread_id=thread_id)
     cur = await conn.execute("SELECT a.id, a.name, c.id AS campaign_id, c.name AS campaign FROM assistants a"
                              " LEFT JOIN campaigns c ON c.id = %s WHERE a.id = %s", (thread.campaign_id,

@@ -1,4 +1,8 @@
-"""Message storage: each email stored once, matched to its thread."""
+"""Message storage: each email stored once, matched to its thread.
+
+`full_text` (the whole body, quoted history included) is stored only when it differs from `text` (the new part):
+an email we sent, and most replies, have nothing else, so the column is '' and every reader here gets `text` back.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,11 @@ async def insert_outbound(
     """Record an email we sent (idempotent on the provider id)."""
     await conn.execute(
         "INSERT INTO messages (user_id, thread_id, direction, author, transport, provider_message_id,"
-        " provider_thread_id, message_id, in_reply_to, \"references\", from_addr, to_addr, subject, text, full_text,"
-        " language) VALUES (%s, %s, 'out', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " provider_thread_id, message_id, in_reply_to, \"references\", from_addr, to_addr, subject, text,"
+        " language) VALUES (%s, %s, 'out', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (user_id, transport, provider_message_id) DO NOTHING",
         (user_id, thread_id, author, transport, sent.provider_message_id, sent.provider_thread_id, msg.message_id,
-         msg.in_reply_to, list(msg.references), msg.from_addr, msg.to_addr, msg.subject, msg.text, msg.text,
+         msg.in_reply_to, list(msg.references), msg.from_addr, msg.to_addr, msg.subject, msg.text,
          language.detect(msg.text)),
     )
 
@@ -40,7 +44,7 @@ async def insert_inbound(
         " ON CONFLICT (user_id, transport, provider_message_id) DO NOTHING RETURNING id",
         (user_id, thread_id, transport, msg.provider_message_id, msg.provider_thread_id, msg.message_id,
          msg.in_reply_to, list(msg.references), msg.from_addr, ", ".join(msg.to_addrs), msg.subject, msg.text,
-         msg.full_text, Jsonb(msg.headers), msg.auto_reply, msg.bounce, msg.received_at,
+         "" if msg.full_text == msg.text else msg.full_text, Jsonb(msg.headers), msg.auto_reply, msg.bounce, msg.received_at,
          language.detect(msg.text or msg.full_text)),
     )
     row = await cur.fetchone()
@@ -58,6 +62,13 @@ async def thread_by_message_ids(conn: AsyncConnection, *, user_id: UUID, message
     return row["thread_id"] if row else None
 
 
+def whole(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored email with its full text (kept only when it differs from the text) filled in."""
+    if "full_text" in row and not row["full_text"]:
+        row["full_text"] = row["text"]
+    return row
+
+
 async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID) -> list[dict[str, Any]]:
     """A thread's emails, oldest first."""
     cur = await conn.execute(
@@ -66,7 +77,7 @@ async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UU
         " FROM messages WHERE thread_id = %s AND user_id = %s ORDER BY at, id",
         (thread_id, user_id),
     )
-    return await cur.fetchall()
+    return [whole(row) for row in await cur.fetchall()]
 
 
 async def unprocessed_inbound(conn: AsyncConnection, *, thread_id: UUID) -> list[dict[str, Any]]:
@@ -75,7 +86,7 @@ async def unprocessed_inbound(conn: AsyncConnection, *, thread_id: UUID) -> list
         "SELECT * FROM messages WHERE thread_id = %s AND direction = 'in' AND processed_at IS NULL ORDER BY at, id",
         (thread_id,),
     )
-    return await cur.fetchall()
+    return [whole(row) for row in await cur.fetchall()]
 
 
 async def has_unread_reply(conn: AsyncConnection, *, thread_id: UUID) -> bool:
@@ -101,7 +112,8 @@ async def last_outbound(conn: AsyncConnection, *, thread_id: UUID) -> dict[str, 
         "SELECT * FROM messages WHERE thread_id = %s AND direction = 'out' ORDER BY at DESC, id DESC LIMIT 1",
         (thread_id,),
     )
-    return await cur.fetchone()
+    row = await cur.fetchone()
+    return None if row is None else whole(row)
 
 
 async def last_message(conn: AsyncConnection, *, thread_id: UUID) -> dict[str, Any] | None:
@@ -109,4 +121,5 @@ async def last_message(conn: AsyncConnection, *, thread_id: UUID) -> dict[str, A
     cur = await conn.execute(
         "SELECT * FROM messages WHERE thread_id = %s ORDER BY at DESC, id DESC LIMIT 1", (thread_id,)
     )
-    return await cur.fetchone()
+    row = await cur.fetchone()
+    return None if row is None else whole(row)

@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import httpx
-
 from agent.errors import AppError
 from agent.events import service as events
 from agent.google import mailboxes, oauth
@@ -89,6 +87,8 @@ async def disconnect_user(svc: Services, *, user_id: UUID) -> bool:
         mailbox = await mailboxes.for_user(conn, user_id=user_id)
     if mailbox is None or mailbox["status"] != "connected":
         return False
+    import httpx  # loaded with the first disconnect, not with the app
+
     try:
         await stop_watch(svc, mailbox=mailbox)
         await _revoke(svc, mailbox)
@@ -107,6 +107,8 @@ async def _revoke(svc: Services, mailbox: dict[str, Any]) -> None:
     if not url or not mailbox["grant_enc"]:
         return
     grant = mailboxes.decrypt_grant(svc.keyring, mailbox["grant_enc"])
+    import httpx
+
     async with httpx.AsyncClient(timeout=15) as client:
         resp = await client.post(url, data={"token": grant.refresh_token})
     if resp.status_code >= 400:

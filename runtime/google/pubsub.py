@@ -11,19 +11,18 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import cachecontrol
-import google.auth.transport.requests
-import requests
-from google.auth.exceptions import GoogleAuthError
-from google.oauth2 import id_token
-
 from agent.config import ConfigError, Settings
 from agent.google import mailboxes
 from agent.google.oauth import GOOGLE_ISSUERS
 from runtime.google.tasks import defer_sync, notify
 
 if TYPE_CHECKING:
+    import google.auth.transport.requests
+
     from runtime.services import Services
+
+# The Google client libraries (google.auth, cachecontrol, requests, google.cloud.pubsub) load on the first push or
+# pull, not at import: readiness does not wait for them, and local mode never loads them.
 
 log = logging.getLogger(__name__)
 DEFER_TIMEOUT = 30
@@ -53,11 +52,18 @@ class Notification:
 def _certs_request() -> google.auth.transport.requests.Request:
     """The transport that fetches Google's signing certificates, cached by their HTTP cache headers (made on first
     push, shared by every later one: the certificates are fetched again only when Google's max-age runs out)."""
+    import cachecontrol
+    import google.auth.transport.requests
+    import requests
+
     return google.auth.transport.requests.Request(session=cachecontrol.CacheControl(requests.Session()))
 
 
 def verify_push_token(settings: Settings, authorization: str | None) -> dict[str, Any]:
     """Blocking: check the push request's OIDC token (signature, expiry, issuer, audience, email, email_verified)."""
+    from google.auth.exceptions import GoogleAuthError
+    from google.oauth2 import id_token
+
     audience, account = settings.pubsub_push_audience, settings.pubsub_push_service_account
     if not audience or not account:
         raise PushRejected(403, "Push is not configured: set EA_PUBSUB_PUSH_AUDIENCE and "

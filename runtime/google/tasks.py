@@ -12,7 +12,6 @@ import procrastinate
 from agent.google import mailboxes
 from agent.mail.transport import MailboxDisconnected, TransportError
 from runtime.defer import SYNC_MAILBOX, defer_sync
-from runtime.google import sync
 from runtime.services import Services
 
 log = logging.getLogger(__name__)
@@ -72,6 +71,8 @@ LAGGING_SYNC_TRIES = 6
 async def sync_mailbox(context: procrastinate.JobContext, *, mailbox_id: str, want: int | None = None,
                        attempt: int = 0) -> None:
     """Job: read the mailbox's new mail; again a little later while the notified history id is not visible."""
+    from runtime.google import sync  # the Gmail client libraries load with the first sync, not at import
+
     svc: Services = context.additional_context["services"]
     result = await sync.sync_mailbox(svc, mailbox_id=UUID(mailbox_id))
     log.debug("sync of mailbox %s: %s", mailbox_id, result)
