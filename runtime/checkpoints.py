@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from graphs.nodes.common import settle, writes_waiting
+
 if TYPE_CHECKING:
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
@@ -48,8 +50,10 @@ class ReadOnce:
         return found
 
     async def aput(self, config: Any, *args: Any, **kw: Any) -> Any:
-        """Write a checkpoint, forgetting any remembered read."""
+        """Write a checkpoint, forgetting any remembered read; the run's waiting writes commit before it."""
         memo = _MEMO.get()
         if memo is not None:
             memo.clear()
+        if writes_waiting():  # never a checkpoint past a node without its writes
+            await settle(self.conn)  # type: ignore[attr-defined]
         return await super().aput(config, *args, **kw)  # type: ignore[misc]

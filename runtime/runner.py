@@ -18,6 +18,7 @@ from agent.threads import service as threads
 from agent.threads.lifecycle import ACCEPTS, EventType, Status, WaitKind
 from agent.threads.models import ThreadRow
 from graphs.context import ThreadHeld
+from graphs.nodes.common import run_scope
 from runtime import checkpoints
 from runtime.defer import defer_resume
 from runtime.sending import defer_dispatch
@@ -76,7 +77,8 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         context = await svc.context_for(rows)
         # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox
         # sends each step once and `_run_was_lost` lets it read again the replies the lost run had read.
-        result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
+        with run_scope():  # a node's idempotent writes may wait for the run's next transaction (or its checkpoint)
+            result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
     except ThreadHeld:
         return "held"
     except Exception as exc:  # any failure parks the thread visibly; nothing is lost, a retry is queued

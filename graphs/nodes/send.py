@@ -16,7 +16,7 @@ from agent.threads import messages
 from agent.threads.lifecycle import CloseReason, Status
 from agent.threads.models import ThreadRow
 from graphs.context import Context, ThreadHeld
-from graphs.nodes.common import thread_uuid
+from graphs.nodes.common import connect, settle, thread_uuid
 from graphs.state import Draft, ThreadState
 
 __all__ = ["ThreadHeld", "send"]  # ThreadHeld lives in graphs.context (no LangGraph import)
@@ -29,6 +29,7 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Target]
     """Send the current draft once; the recipient comes from the thread row, never from the model."""
     draft = state["draft"]
     step = state.get("step", 0) + 1
+    await settle(runtime.context.pool)  # the outbox opens its own transactions: the run's waiting writes go first
     result = await outbox.send_step(
         runtime.context.pool, runtime.context.transport, thread_id=thread_uuid(state), step=step, kind=draft["kind"],
         author=draft["author"], subject=draft["subject"], text=draft["text"], sender=runtime.context.sender,
@@ -49,7 +50,7 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Target]
         update["replies_sent"] = state.get("replies_sent", 0) + 1
         update["follow_ups_sent"] = 0
     if draft["author"] == "human":
-        async with runtime.context.pool.connection() as conn:
+        async with connect(runtime) as conn:
             pending = await messages.unprocessed_inbound(conn, thread_id=thread_uuid(state))
             await messages.mark_processed(conn, message_ids=[m["id"] for m in pending])
         return Command(goto="human", update=update)
