@@ -77,8 +77,13 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         context = await svc.context_for(rows)
         # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox
         # sends each step once and `_run_was_lost` lets it read again the replies the lost run had read.
-        with run_scope():  # a node's idempotent writes may wait for the run's next transaction (or its checkpoint)
-            result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
+        # A node's idempotent writes may wait for the run's next transaction; the exit checkpoint, its writes and
+        # whatever still waits commit together, after the run (also when it failed: it checkpoints where it failed).
+        with run_scope(), checkpoints.held():
+            try:
+                result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
+            finally:
+                await checkpoints.commit_held(svc.pool)
     except ThreadHeld:
         return "held"
     except Exception as exc:  # any failure parks the thread visibly; nothing is lost, a retry is queued

@@ -77,3 +77,28 @@ async def test_the_checkpoint_is_written_after_the_waiting_writes(runtime: Any, 
         await later(runtime, _write(4))
         await saver.aput({"configurable": {"thread_id": "t"}}, {}, {}, {})
     assert saver.seen_at_put == [4], "a checkpoint past a node never lands without that node's writes"
+
+
+async def test_held_checkpoint_writes_commit_together_after_the_run(runtime: Any, database_url: str) -> None:
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from runtime.checkpoints import commit_held, held
+    from runtime.startup import pooled_saver
+
+    saver, pool = pooled_saver(runtime.context.pool), runtime.context.pool
+    config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    checkpoint = {**empty_checkpoint(), "channel_values": {"draft": {"text": "hi"}, "step": 1},
+                  "channel_versions": {"draft": "1", "step": "1"}}
+    with run_scope(), held():
+        await later(runtime, _write(5))
+        saved = await saver.aput(config, checkpoint, {"source": "loop", "step": 1}, {"draft": "1", "step": "1"})
+        await saver.aput_writes(saved, [("__interrupt__", "waiting")], "task-1")
+        assert query(database_url, "SELECT count(*) AS n FROM checkpoints")[0]["n"] == 0, "held until the run ends"
+        assert _written(database_url) == []
+        await commit_held(pool)
+    assert _written(database_url) == [5]
+    found = await saver.aget_tuple(config)
+    assert found.checkpoint["id"] == checkpoint["id"] and found.checkpoint["channel_values"]["draft"] == {"text": "hi"}
+    assert [(w[1], w[2]) for w in found.pending_writes] == [("__interrupt__", "waiting")]
+    await saver.aput(config, {**checkpoint, "id": empty_checkpoint()["id"]}, {"source": "loop", "step": 2}, {})
+    assert query(database_url, "SELECT count(*) AS n FROM checkpoints")[0]["n"] == 2, "outside a run: written at once"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
@@ -63,16 +63,21 @@ async def later(runtime: Runtime[Context], write: Write) -> None:
 
 
 @asynccontextmanager
-async def connect(runtime: Runtime[Context]) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for one transaction of a node; the run's waiting writes run first, in it."""
+async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for one transaction; the run's waiting writes run first, in it."""
     run = _RUN.get()
     writes = list(run.writes) if run is not None else []
-    async with runtime.context.pool.connection() as conn:
+    async with pool.connection() as conn:
         for write in writes:
             await write(conn)
         yield conn
     if run is not None:  # committed: they wait no more (after a failure they run again, being idempotent)
         del run.writes[:len(writes)]
+
+
+def connect(runtime: Runtime[Context]) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A node's transaction on the run's pool (see `transaction`)."""
+    return transaction(runtime.context.pool)
 
 
 def writes_waiting() -> bool:
@@ -83,14 +88,9 @@ def writes_waiting() -> bool:
 
 async def settle(pool: AsyncConnectionPool) -> None:
     """Commit the run's waiting writes now, in a transaction of their own, when there are any."""
-    run = _RUN.get()
-    if run is None or not run.writes:
-        return
-    writes = list(run.writes)
-    async with pool.connection() as conn:
-        for write in writes:
-            await write(conn)
-    del run.writes[:len(writes)]
+    if writes_waiting():
+        async with transaction(pool):
+            pass
 
 
 def keep_ahead(key: str, value: Any) -> None:
