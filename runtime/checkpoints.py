@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from graphs.nodes.common import settle, transaction, writes_waiting
@@ -41,6 +43,17 @@ Statement = tuple[bool, str, Any]
 """A held checkpoint statement: (executemany?, query, parameters)."""
 _HELD: ContextVar[list[Statement] | None] = ContextVar("ea_checkpoint_held", default=None)
 _RECORDING: ContextVar[bool] = ContextVar("ea_checkpoint_recording", default=False)
+_SHARED: ContextVar[AsyncConnection | None] = ContextVar("ea_checkpoint_shared", default=None)
+
+
+@contextmanager
+def reading_on(conn: AsyncConnection) -> Iterator[None]:
+    """Inside the block the saver reads on `conn`, in the caller's transaction (the runner's first one)."""
+    token = _SHARED.set(conn)
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 @contextmanager
@@ -119,10 +132,15 @@ class ReadOnce:
 
     @asynccontextmanager
     async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[Any]:
-        """The saver's cursor, or the recorder while a write is held."""
+        """The saver's cursor; the recorder while a write is held; a cursor on the caller's connection in `reading_on`."""
         statements = _HELD.get()
         if statements is not None and _RECORDING.get():
             yield _Recorder(statements)
+            return
+        shared = _SHARED.get()
+        if shared is not None:
+            async with shared.cursor(binary=True, row_factory=dict_row) as cur:
+                yield cur
             return
         async with super()._cursor(pipeline=pipeline) as cur:  # type: ignore[misc]
             yield cur

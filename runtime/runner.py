@@ -40,8 +40,9 @@ async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | Non
 async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     kind = _kind(event)
     config = {"configurable": {"thread_id": str(thread_id)}}
-    snap = await svc.graph.aget_state(config)  # read once: the run below reuses it (checkpoints.read_once)
     async with svc.pool.connection() as conn:
+        with checkpoints.reading_on(conn):  # in this transaction; read once: the run reuses it (read_once)
+            snap = await svc.graph.aget_state(config)
         thread = await threads.get_any(conn, thread_id=thread_id)
         if thread.status == Status.closed:
             await _prune(conn, thread_id=thread_id)
