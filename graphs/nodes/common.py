@@ -44,7 +44,8 @@ _RUN: ContextVar[_Run | None] = ContextVar("ea_run", default=None)
 def run_scope() -> Iterator[None]:
     """One run of a thread's graph (the runner's block): its nodes share waiting writes and rows read ahead."""
     # With durability "exit" a run that dies is run again from its wait, so a write nothing in the run reads before
-    # its next transaction may wait for that transaction; the checkpoint is never written before them (`settle`).
+    # its next transaction may wait for that transaction; the checkpoint never commits before them (it commits with
+    # them in runtime.checkpoints.commit_held, or after them through `settle`).
     token = _RUN.set(_Run())
     try:
         yield
