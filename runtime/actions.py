@@ -110,17 +110,19 @@ async def stop(svc: Services, *, user_id: UUID, thread_id: UUID) -> None:
 
 
 async def sandbox_reply(svc: Services, *, user_id: UUID, thread_id: UUID, body: SandboxReply) -> inbound.Received:
-    """Post a reply as the recipient; it takes the same inbound path as real mail."""
-    thread = await _thread(svc, user_id, thread_id)
+    """Post a reply as the recipient; it takes the same inbound path as real mail (parsed from the stored bytes,
+    matched, stored and its thread's resume queued), in one transaction with the mailbox write."""
     transport = await svc.transport_for(user_id)
-    if thread.transport != "sandbox" or not isinstance(transport, SandboxTransport):
-        raise Conflict("Sandbox replies exist only for sandbox threads.")
     async with svc.pool.connection() as conn:
+        thread = await threads.get(conn, user_id=user_id, thread_id=thread_id)
+        if thread.transport != "sandbox" or not isinstance(transport, SandboxTransport):
+            raise Conflict("Sandbox replies exist only for sandbox threads.")
         last = await messages.last_outbound(conn, thread_id=thread_id)
-    if last is None:
-        raise Conflict("Nothing has been sent in this thread yet, so there is nothing to reply to.")
-    provider_id = await transport.deliver_reply(
-        thread=thread, last_message=last, our_address=last["from_addr"], text=body.text, subject=body.subject,
-        headers=body.headers, domain=svc.settings.sender_domain,
-    )
-    return await inbound.receive(svc, user_id=user_id, transport=transport, provider_message_id=provider_id)
+        if last is None:
+            raise Conflict("Nothing has been sent in this thread yet, so there is nothing to reply to.")
+        msg = await transport.deliver_reply_in(
+            conn, thread=thread, last_message=last, our_address=last["from_addr"], text=body.text,
+            subject=body.subject, headers=body.headers, domain=svc.settings.sender_domain,
+        )
+        received = await inbound.store(conn, jobs=svc.jobs, user_id=user_id, transport=transport.name, msg=msg)
+    return inbound.stored(received)

@@ -18,6 +18,7 @@ from agent.threads import service as threads
 from agent.threads.lifecycle import ACCEPTS, EventType, Status, WaitKind
 from agent.threads.models import ThreadRow
 from graphs.context import ThreadHeld
+from graphs.nodes.common import run_scope
 from runtime import checkpoints
 from runtime.defer import defer_resume
 from runtime.sending import defer_dispatch
@@ -39,8 +40,9 @@ async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | Non
 async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     kind = _kind(event)
     config = {"configurable": {"thread_id": str(thread_id)}}
-    snap = await svc.graph.aget_state(config)  # read once: the run below reuses it (checkpoints.read_once)
     async with svc.pool.connection() as conn:
+        with checkpoints.reading_on(conn):  # in this transaction; read once: the run reuses it (read_once)
+            snap = await svc.graph.aget_state(config)
         thread = await threads.get_any(conn, thread_id=thread_id)
         if thread.status == Status.closed:
             await _prune(conn, thread_id=thread_id)
@@ -76,7 +78,13 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
         context = await svc.context_for(rows)
         # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox
         # sends each step once and `_run_was_lost` lets it read again the replies the lost run had read.
-        result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
+        # A node's idempotent writes may wait for the run's next transaction; the exit checkpoint, its writes and
+        # whatever still waits commit together, after the run (also when it failed: it checkpoints where it failed).
+        with run_scope(), checkpoints.held():
+            try:
+                result = await svc.graph.ainvoke(graph_input, config, context=context, durability="exit")
+            finally:
+                await checkpoints.commit_held(svc.pool)
     except ThreadHeld:
         return "held"
     except Exception as exc:  # any failure parks the thread visibly; nothing is lost, a retry is queued

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from agent import failpoints, metrics, unsubscribe
 from agent.events import service as events
 from agent.mail.mime import new_message_id
 from agent.mail.models import OutgoingMessage, SentMessage
+from agent.mail.sandbox import SandboxTransport
 from agent.mail.transport import MailTransport
 from agent.suppressions import service as suppressions
 from agent.threads import messages
@@ -33,6 +34,8 @@ class SendResult:
     sent: bool
     message_id: str
     refused_reason: str | None = None
+    withheld: str | None = None
+    """The gate's reason not to send (nothing was claimed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,46 +69,76 @@ async def attempts(conn: AsyncConnection, *, thread_id: UUID, step: int) -> int:
     return row["attempts"] if row else 0
 
 
+Gate = Callable[[AsyncConnection, ThreadRow, int], Awaitable[str | None]]
+"""Runs first in the transaction that claims a step, with the thread as it is now and the step's attempts so far;
+a reason it returns withholds the step (nothing is claimed, what the gate wrote commits)."""
+
+
 async def send_step(
     pool: AsyncConnectionPool, transport: MailTransport, *, thread_id: UUID, step: int, kind: str, author: str,
-    subject: str, text: str, sender: Sender, sent_at: datetime,
+    subject: str, text: str, sender: Sender, sent_at: datetime, gate: Gate | None = None,
 ) -> SendResult:
     """Send the message of one step exactly once (sent → skip; pending → reconcile, then send)."""
+    # The attempt is committed before a provider is called, and the result recorded after it; the sandbox mailbox
+    # lives in this database, so there the send and its record commit in the claiming transaction.
+    in_database = isinstance(transport, SandboxTransport)
     async with pool.connection() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)
-        user_id = thread.user_id
-        await conn.execute(
-            "INSERT INTO outbox (thread_id, step, user_id, kind, author, message_id, subject, text)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, step) DO NOTHING",
-            (thread_id, step, user_id, kind, author, new_message_id(sender.domain), subject, text),
-        )
-        cur = await conn.execute("SELECT * FROM outbox WHERE thread_id = %s AND step = %s FOR UPDATE", (thread_id, step))
-        row = await cur.fetchone()
-        if row["status"] == "sent":
-            return SendResult(True, row["message_id"])
-        if row["status"] == "refused":
-            return SendResult(False, row["message_id"], "refused earlier")
-        reason = await suppressions.reason_for(conn, user_id=user_id, email=thread.recipient_email)
-        if reason:
-            await conn.execute("UPDATE outbox SET status = 'refused' WHERE thread_id = %s AND step = %s", (thread_id, step))
-            await events.record(conn, user_id=user_id, thread_id=thread_id, kind="send_refused",
-                                summary=f"Not sent: {thread.recipient_email} is suppressed ({reason}).",
-                                detail={"step": step, "reason": reason}, dedupe_key=f"refused:{step}")
-            return SendResult(False, row["message_id"], f"suppressed ({reason})")
-        attempts = row["attempts"]
-        await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE thread_id = %s AND step = %s", (thread_id, step))
-        last = await messages.last_message(conn, thread_id=thread_id)
-
-    msg = _outgoing(thread, row, last, sender)
-    found = await transport.find_sent(row["message_id"]) if attempts > 0 else None
+        if gate is not None:
+            withheld = await gate(conn, thread, await attempts(conn, thread_id=thread_id, step=step))
+            if withheld:
+                return SendResult(False, "", withheld=withheld)
+        claimed = await _claim(conn, thread, step=step, kind=kind, author=author, subject=subject, text=text,
+                               sender=sender)
+        if isinstance(claimed, SendResult):
+            return claimed
+        row, tried, last = claimed
+        msg = _outgoing(thread, row, last, sender)
+        if in_database:
+            found = await transport.find_sent_in(conn, row["message_id"]) if tried else None
+            sent = found or await transport.send_in(conn, msg)
+            failpoints.reached("after_transport_send")
+            await _finalize(conn, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
+                            transport=transport.name, reconciled=found is not None, sent_at=sent_at)
+    if not in_database:
+        found = await transport.find_sent(row["message_id"]) if tried else None
+        sent = found or await transport.send(msg)
+        failpoints.reached("after_transport_send")
+        async with pool.connection() as conn:
+            await _finalize(conn, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
+                            transport=transport.name, reconciled=found is not None, sent_at=sent_at)
     if found is not None:
         log.info("thread %s step %s: found already-sent message, not sending again", thread_id, step)
-    sent = found or await transport.send(msg)
-    failpoints.reached("after_transport_send")
-    await _finalize(pool, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
-                    transport=transport.name, reconciled=found is not None, sent_at=sent_at)
     metrics.email_sent(kind=kind)
     return SendResult(True, row["message_id"])
+
+
+async def _claim(
+    conn: AsyncConnection, thread: ThreadRow, *, step: int, kind: str, author: str, subject: str, text: str,
+    sender: Sender,
+) -> tuple[dict[str, Any], bool, dict[str, Any] | None] | SendResult:
+    """The step's outbox row, locked and counted as one more attempt (with whether it was tried before and the
+    thread's last message); or the step's result when it is already sent, refused, or the address is suppressed."""
+    await conn.execute(
+        "INSERT INTO outbox (thread_id, step, user_id, kind, author, message_id, subject, text)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, step) DO NOTHING",
+        (thread.id, step, thread.user_id, kind, author, new_message_id(sender.domain), subject, text),
+    )
+    cur = await conn.execute("SELECT * FROM outbox WHERE thread_id = %s AND step = %s FOR UPDATE", (thread.id, step))
+    row = await cur.fetchone()
+    if row["status"] == "sent":
+        return SendResult(True, row["message_id"])
+    if row["status"] == "refused":
+        return SendResult(False, row["message_id"], "refused earlier")
+    reason = await suppressions.reason_for(conn, user_id=thread.user_id, email=thread.recipient_email)
+    if reason:
+        await conn.execute("UPDATE outbox SET status = 'refused' WHERE thread_id = %s AND step = %s", (thread.id, step))
+        await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind="send_refused",
+                            summary=f"Not sent: {thread.recipient_email} is suppressed ({reason}).",
+                            detail={"step": step, "reason": reason}, dedupe_key=f"refused:{step}")
+        return SendResult(False, row["message_id"], f"suppressed ({reason})")
+    await conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE thread_id = %s AND step = %s", (thread.id, step))
+    return row, row["attempts"] > 0, await messages.last_message(conn, thread_id=thread.id)
 
 
 def _outgoing(thread: ThreadRow, row: dict[str, Any], last: dict[str, Any] | None, sender: Sender) -> OutgoingMessage:
@@ -122,20 +155,20 @@ def _outgoing(thread: ThreadRow, row: dict[str, Any], last: dict[str, Any] | Non
 
 
 async def _finalize(
-    pool: AsyncConnectionPool, *, thread: ThreadRow, step: int, msg: OutgoingMessage, sent: SentMessage,
+    conn: AsyncConnection, *, thread: ThreadRow, step: int, msg: OutgoingMessage, sent: SentMessage,
     author: str, kind: str, transport: str, reconciled: bool, sent_at: datetime,
 ) -> None:
-    async with pool.connection() as conn:
-        await conn.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = %s, provider_message_id = %s"
-            " WHERE thread_id = %s AND step = %s",
-            (sent_at, sent.provider_message_id, thread.id, step),
-        )
-        await messages.insert_outbound(conn, user_id=thread.user_id, thread_id=thread.id, transport=transport,
-                                       msg=msg, sent=sent, author=author)
-        await threads.record_conversation(conn, thread_id=thread.id, provider_thread_id=sent.provider_thread_id,
-                                          subject=msg.subject)
-        await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind="sent", actor=author,
-                            summary=f"Sent {kind.replace('_', ' ')} to {msg.to_addr}.",
-                            detail={"step": step, "message_id": msg.message_id, "reconciled": reconciled},
-                            dedupe_key=f"sent:{step}")
+    """Record the step as sent: the outbox row, the message, the conversation and the `sent` event."""
+    await conn.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = %s, provider_message_id = %s"
+        " WHERE thread_id = %s AND step = %s",
+        (sent_at, sent.provider_message_id, thread.id, step),
+    )
+    await messages.insert_outbound(conn, user_id=thread.user_id, thread_id=thread.id, transport=transport,
+                                   msg=msg, sent=sent, author=author)
+    await threads.record_conversation(conn, thread_id=thread.id, provider_thread_id=sent.provider_thread_id,
+                                      subject=msg.subject)
+    await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind="sent", actor=author,
+                        summary=f"Sent {kind.replace('_', ' ')} to {msg.to_addr}.",
+                        detail={"step": step, "message_id": msg.message_id, "reconciled": reconciled},
+                        dedupe_key=f"sent:{step}")

@@ -9,7 +9,7 @@ from agent.suppressions import service as suppressions
 from agent.threads import company, lifecycle
 from agent.threads.lifecycle import CloseReason
 from graphs.context import Context
-from graphs.nodes.common import load
+from graphs.nodes.common import connect, load
 from graphs.state import ThreadState
 
 SUPPRESS = {CloseReason.unsubscribed: "unsubscribed by reply", CloseReason.bounced: "bounced"}
@@ -19,7 +19,7 @@ async def close(state: ThreadState, runtime: Runtime[Context]) -> ThreadState:
     """Mark the thread closed; suppress the address on opt-out or bounce; stop the company when the persona asks."""
     thread, _persona = await load(runtime, state)
     reason = CloseReason(state.get("close_reason") or thread.close_reason or CloseReason.closed)
-    async with runtime.context.pool.connection() as conn:
+    async with connect(runtime) as conn:
         if reason in SUPPRESS:
             await suppressions.add(conn, user_id=thread.user_id, email=thread.recipient_email,
                                    reason=SUPPRESS[reason], source_thread_id=thread.id)

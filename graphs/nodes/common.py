@@ -1,12 +1,17 @@
-"""Helpers shared by nodes: loading the thread, recording events, waiting."""
+"""Helpers shared by nodes: loading the thread, recording events, waiting, and a run's transactions."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from agent.assistants import service as assistants
 from agent.assistants.models import Assistant
@@ -22,6 +27,86 @@ if TYPE_CHECKING:  # LangGraph loads with the graph, not with the helpers the se
     from langgraph.runtime import Runtime
 
 
+Write = Callable[[AsyncConnection], Awaitable[Any]]
+"""An idempotent write that may wait for the run's next transaction."""
+
+
+@dataclass
+class _Run:
+    writes: list[Write] = field(default_factory=list)
+    ahead: dict[str, Any] = field(default_factory=dict)
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("ea_run", default=None)
+
+
+@contextmanager
+def run_scope() -> Iterator[None]:
+    """One run of a thread's graph (the runner's block): its nodes share waiting writes and rows read ahead."""
+    # With durability "exit" a run that dies is run again from its wait, so a write nothing in the run reads before
+    # its next transaction may wait for that transaction; the checkpoint never commits before them (it commits with
+    # them in runtime.checkpoints.commit_held, or after them through `settle`).
+    token = _RUN.set(_Run())
+    try:
+        yield
+    finally:
+        _RUN.reset(token)
+
+
+async def later(runtime: Runtime[Context], write: Write) -> None:
+    """Run an idempotent write at the start of the run's next transaction (at once outside a run)."""
+    run = _RUN.get()
+    if run is None:
+        async with runtime.context.pool.connection() as conn:
+            await write(conn)
+    else:
+        run.writes.append(write)
+
+
+@asynccontextmanager
+async def transaction(pool: AsyncConnectionPool) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for one transaction; the run's waiting writes run first, in it."""
+    run = _RUN.get()
+    writes = list(run.writes) if run is not None else []
+    async with pool.connection() as conn:
+        for write in writes:
+            await write(conn)
+        yield conn
+    if run is not None:  # committed: they wait no more (after a failure they run again, being idempotent)
+        del run.writes[:len(writes)]
+
+
+def connect(runtime: Runtime[Context]) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A node's transaction on the run's pool (see `transaction`)."""
+    return transaction(runtime.context.pool)
+
+
+def writes_waiting() -> bool:
+    """The run has writes waiting for a transaction."""
+    run = _RUN.get()
+    return run is not None and bool(run.writes)
+
+
+async def settle(pool: AsyncConnectionPool) -> None:
+    """Commit the run's waiting writes now, in a transaction of their own, when there are any."""
+    if writes_waiting():
+        async with transaction(pool):
+            pass
+
+
+def keep_ahead(key: str, value: Any) -> None:
+    """Keep rows read ahead for the run's next node (nothing is kept outside a run)."""
+    run = _RUN.get()
+    if run is not None:
+        run.ahead[key] = value
+
+
+def take_ahead(key: str) -> Any:
+    """Rows an earlier node of this run read ahead under `key`, once; None when there are none."""
+    run = _RUN.get()
+    return run.ahead.pop(key, None) if run is not None else None
+
+
 def thread_uuid(state: ThreadState) -> UUID:
     """The thread's id as a UUID."""
     return UUID(state["thread_id"])
@@ -31,7 +116,7 @@ async def load(runtime: Runtime[Context], state: ThreadState) -> tuple[ThreadRow
     """The thread row and its persona, as read when the run started (read here only if the runner did not)."""
     rows = runtime.context.rows
     if rows.thread is None or rows.persona is None:
-        async with runtime.context.pool.connection() as conn:
+        async with connect(runtime) as conn:
             rows.thread = await threads.get_any(conn, thread_id=thread_uuid(state))
             rows.persona = await assistants.get(conn, user_id=rows.thread.user_id,
                                                 assistant_id=rows.thread.assistant_id)
@@ -50,20 +135,20 @@ async def record(runtime: Runtime[Context], state: ThreadState, kind: str, summa
 async def record_all(runtime: Runtime[Context], state: ThreadState, entries: list[Entry]) -> None:
     """Append several events in one transaction."""
     thread, _persona = await load(runtime, state)
-    async with runtime.context.pool.connection() as conn:
+    async with connect(runtime) as conn:
         for kind, summary, kw in entries:
             await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind=kind, summary=summary, **kw)
 
 
 async def reply_came_first(runtime: Runtime[Context], state: ThreadState) -> bool:
     """An unread reply waits: it is read before the assistant sends or waits again (the one place this is decided)."""
-    async with runtime.context.pool.connection() as conn:
+    async with connect(runtime) as conn:
         return await messages.has_unread_reply(conn, thread_id=thread_uuid(state))
 
 
 async def conversation(runtime: Runtime[Context], thread: ThreadRow) -> list[dict[str, Any]]:
     """The thread's emails for a prompt, oldest first (new text only for inbound)."""
-    async with runtime.context.pool.connection() as conn:
+    async with connect(runtime) as conn:
         rows = await messages.list_for_thread(conn, user_id=thread.user_id, thread_id=thread.id)
     return [{"direction": r["direction"], "text": r["text"], "at": r["at"].strftime("%Y-%m-%d %H:%M")} for r in rows]
 
@@ -106,7 +191,7 @@ async def wait_for(
     thread, _persona = await load(runtime, state)
     first_time = thread.wait_id != wait_id
     if first_time:
-        async with runtime.context.pool.connection() as conn:
+        async with connect(runtime) as conn:
             if reply_first and await messages.has_unread_reply(conn, thread_id=thread.id):
                 return None
             await lifecycle.enter_wait(
@@ -117,7 +202,6 @@ async def wait_for(
         if entered is not None:
             await entered()
     event = dict(interrupt({"wait_id": wait_id, "kind": kind.value, **payload}))
-    if pending_draft is not None or follow_up_due_at is not None:
-        async with runtime.context.pool.connection() as conn:
-            await lifecycle.leave_wait(conn, thread_id=thread.id)
+    if pending_draft is not None or follow_up_due_at is not None:  # with the next node's first transaction
+        await later(runtime, partial(lifecycle.leave_wait, thread_id=thread.id))
     return event, EventType(event["type"]), seq

@@ -24,7 +24,7 @@ from agent.mail.outbox import reply_subject
 from agent.threads import messages
 from agent.threads.models import ThreadRow
 from graphs.context import Context
-from graphs.nodes.common import Entry, load, recipient, record_all, with_signature
+from graphs.nodes.common import Entry, connect, load, recipient, record_all, with_signature
 from graphs.state import ThreadState
 
 Composed = Literal["review", "escalate"]
@@ -117,7 +117,7 @@ async def compose(runtime: Runtime[Context], state: ThreadState, *, kind: str, s
                   variables: Callable[[Assistant], dict[str, Any]]) -> Command[Composed]:
     """Draft `kind` for the thread through the guard: a clean draft goes to review, a twice-refused one to you."""
     thread, persona = await load(runtime, state)
-    async with runtime.context.pool.connection() as conn:
+    async with connect(runtime) as conn:
         rows = await messages.list_for_thread(conn, user_id=thread.user_id, thread_id=thread.id)
         examples = await edits.latest(conn, assistant_id=persona.id)
     theirs, expected, fields = _thread_facts(thread, persona, rows)
@@ -189,7 +189,7 @@ async def warn_human(runtime: Runtime[Context], state: ThreadState, *, kind: str
                      seq: int) -> None:
     """Check text the user wrote (an edit at approval, their own reply) and record the warnings; never blocks."""
     thread, persona = await load(runtime, state)
-    async with runtime.context.pool.connection() as conn:
+    async with connect(runtime) as conn:
         rows = await messages.list_for_thread(conn, user_id=thread.user_id, thread_id=thread.id)
     theirs, expected, fields = _thread_facts(thread, persona, rows)
     ctx = guard_context(persona, recipient_fields=fields, their_texts=theirs, expected=expected)

@@ -12,7 +12,7 @@ from agent.edits import service as edits
 from agent.events import service as events
 from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
-from graphs.nodes.common import load, next_wait_id, record, wait_for
+from graphs.nodes.common import connect, load, next_wait_id, record, wait_for
 from graphs.nodes.drafting import warn_human
 from graphs.routes import next_node
 from graphs.state import ThreadState
@@ -62,7 +62,7 @@ async def _learn(runtime: Runtime[Context], thread: dict, draft: dict, kind: Eve
     """Keep what the user changed (their edited text, or their feedback) as an example for the persona's drafts."""
     if draft["author"] != "assistant":
         return
-    async with runtime.context.pool.connection() as conn:
+    async with connect(runtime) as conn:
         await edits.record(conn, user_id=thread.user_id, assistant_id=thread.assistant_id, thread_id=thread.id,
                            kind="edit" if kind is EventType.approve else "feedback", draft_kind=draft["kind"],
                            original=draft["text"], revised=revised, dedupe_key=f"review:{seq}")

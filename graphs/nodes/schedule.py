@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from agent.sending import queue
 from agent.threads.lifecycle import EventType, WaitKind
 from graphs.context import Context
-from graphs.nodes.common import load, reply_came_first, thread_uuid, wait_for
+from graphs.nodes.common import connect, load, reply_came_first, thread_uuid, wait_for
 from graphs.routes import next_node
 from graphs.state import ThreadState
 
@@ -40,7 +40,7 @@ async def schedule(state: ThreadState, runtime: Runtime[Context]) -> Command[Lit
         kind = EventType.reply  # they wrote while this waited: read them first, this email is withdrawn
     update: ThreadState = {"event": event, "wait_seq": seq}
     if kind is not EventType.send_slot:
-        async with runtime.context.pool.connection() as conn:
+        async with connect(runtime) as conn:
             await queue.withdraw(conn, thread_id=thread_uuid(state), step=step)
         update["draft"] = None
     if kind is EventType.limit:
