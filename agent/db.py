@@ -86,6 +86,11 @@ async def check_alive(conn: psycopg.AsyncConnection[Any]) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
+def checked_pool(**kwargs: Any) -> AsyncConnectionPool:
+    """A pool whose checkout check is `check_alive` (procrastinate's `pool_factory`: its own check is the stock one)."""
+    return AsyncConnectionPool(**{**kwargs, "check": check_alive})
+
+
 @asynccontextmanager
 async def advisory_lock(pool: AsyncConnectionPool, key: str) -> AsyncIterator[None]:
     """Hold a session advisory lock on `key` (waiting for it), on an autocommit connection: never idle in a transaction."""

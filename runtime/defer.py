@@ -8,6 +8,7 @@ from uuid import UUID
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
+from psycopg import AsyncConnection
 
 NAMESPACE = "ea"
 RUN_THREAD = f"{NAMESPACE}:run_thread"
@@ -24,8 +25,12 @@ async def defer_run(app: procrastinate.App, *, thread_id: UUID) -> None:
 async def defer_resume(
     app: procrastinate.App, *, thread_id: UUID, event: dict[str, Any], at: datetime | None = None,
     queueing_lock: str | None = None, delay_seconds: int | None = None, priority: int | None = None,
+    connection: AsyncConnection | None = None,
 ) -> bool:
     """Queue an event for a thread; False when an identical one is already queued.
+
+    With `connection`, the job is written in that connection's transaction: it exists exactly when what the
+    caller wrote with it (a stored reply) commits.
 
     No procrastinate `lock`: a lock would queue every event behind a job scheduled for later. The runner serializes
     work per thread with a Postgres advisory lock instead.
@@ -39,6 +44,8 @@ async def defer_resume(
         options["queueing_lock"] = queueing_lock
     if priority is not None:
         options["priority"] = priority
+    if connection is not None:
+        options["connection"] = connection
     try:
         await app.configure_task(RESUME_THREAD, **options).defer_async(thread_id=str(thread_id), event=event)
     except AlreadyEnqueued:

@@ -57,9 +57,8 @@ async def store(conn: AsyncConnection, *, jobs: procrastinate.App, user_id: UUID
                             summary=f"Received {label} from {msg.from_addr}.",
                             detail={"message_id": str(message_id), "auto_reply": msg.auto_reply, "bounce": msg.bounce},
                             dedupe_key=f"in:{message_id}")
-        # runtime.defer.defer_resume's job, deferred on this connection (procrastinate's `connection` option)
-        await jobs.configure_task(defer.RESUME_THREAD, connection=conn).defer_async(
-            thread_id=str(thread_id), event={"type": EventType.reply.value, "message_id": str(message_id)})
+        await defer.defer_resume(jobs, thread_id=thread_id, connection=conn,
+                                 event={"type": EventType.reply.value, "message_id": str(message_id)})
     return Received(message_id, thread_id, message_id is not None)
 
 

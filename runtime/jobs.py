@@ -13,7 +13,7 @@ from uuid import UUID
 import procrastinate
 from procrastinate import builtin_tasks
 
-from agent import logs, metrics
+from agent import db, logs, metrics
 from runtime import digest, recovery, runner, sending, timers
 from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD
 from runtime.google import tasks as google_tasks
@@ -30,7 +30,8 @@ TICKS = [TIMERS_TASK, SWEEP_TASK]
 
 def make_app(conninfo: str) -> procrastinate.App:
     """A procrastinate app on our database with our tasks registered."""
-    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=5),
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=5, pool_factory=db.checked_pool)
+    app = procrastinate.App(connector=connector,
                             worker_defaults={"worker_middleware": [observe_job]})
     app.task(name=RUN_THREAD, pass_context=True, retry=RETRY)(run_thread)
     app.task(name=RESUME_THREAD, pass_context=True, retry=RETRY)(resume_thread)

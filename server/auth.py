@@ -5,11 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
-from authlib.integrations.starlette_client import OAuthError
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from joserfc.errors import JoseError
 
 from agent.errors import NotFound
 from agent.google import oauth
@@ -45,6 +42,10 @@ async def login(request: Request, settings: SettingsDep) -> RedirectResponse:
 @router.get(CALLBACK_PATH, include_in_schema=False)
 async def callback(request: Request, svc: ServicesDep) -> RedirectResponse:
     """Google sends the user back here: check state and nonce, store the grant, start the session."""
+    import httpx  # the OAuth client's libraries load on first sign-in, not at start-up
+    from authlib.integrations.starlette_client import OAuthError
+    from joserfc.errors import JoseError
+
     client = _google(request)
     try:
         token = await client.authorize_access_token(request)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TextIO
 from urllib.parse import urlsplit
 
-import httpx
 import psycopg
 from psycopg import conninfo as pg_conninfo
 from pydantic import ValidationError
@@ -198,6 +197,8 @@ def _check_pubsub(settings: Settings) -> list[Check]:
 
 
 async def _check_discovery(settings: Settings) -> Check:
+    import httpx  # the doctor's own HTTP client, not loaded by the server at start-up
+
     url = settings.google_discovery_url
     try:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as client:

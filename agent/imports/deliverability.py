@@ -9,14 +9,12 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-
-import dns.exception
-import dns.nameserver
-import dns.resolver
-from email_validator import EmailUndeliverableError
-from email_validator.deliverability import validate_email_deliverability
+from typing import TYPE_CHECKING
 
 from agent.config import Settings
+
+if TYPE_CHECKING:
+    import dns.resolver
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 16
@@ -53,6 +51,9 @@ class DomainCheck:
 
 def make_resolver(servers: list[tuple[str, int]], timeout: float) -> dns.resolver.Resolver:
     """A resolver asking these (address, port) servers, or the system's (/etc/resolv.conf) when there are none."""
+    import dns.nameserver  # dnspython loads with the first import that checks domains, not at start-up
+    import dns.resolver
+
     resolver = dns.resolver.Resolver(configure=not servers)
     if servers:
         resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in servers]
@@ -63,6 +64,11 @@ def make_resolver(servers: list[tuple[str, int]], timeout: float) -> dns.resolve
 
 def check_domain(domain: str, resolver: dns.resolver.Resolver) -> DomainCheck:
     """One domain through email-validator's deliverability check (blocking: run it in a thread)."""
+    import dns.exception
+    import dns.resolver
+    from email_validator import EmailUndeliverableError
+    from email_validator.deliverability import validate_email_deliverability
+
     try:
         info = validate_email_deliverability(domain, domain, dns_resolver=resolver)
     except EmailUndeliverableError as exc:

@@ -16,16 +16,14 @@ from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
-from typing import Any
-
-# BeautifulSoup (with the stdlib html.parser, no lxml) both drops quote/signature containers by
-# class/id and extracts text; html2text would still need a DOM for that and emits Markdown escapes.
-from bs4 import BeautifulSoup
-from bs4.element import NavigableString, PageElement, PreformattedString, Tag
+from typing import TYPE_CHECKING, Any
 
 # mail-parser-reply knows the reply headers of many mail clients and languages; it lacks Russian
 # and its signature rules cut at any "Thanks,", so those parts are done here.
 from mailparser_reply.parser import EmailMessage as ReplyText
+
+if TYPE_CHECKING:
+    from bs4.element import PageElement, Tag
 
 from agent.mail.automated import detect_auto_reply, detect_bounce, dsn_recipients
 from agent.mail.models import InboundMessage, OutgoingMessage
@@ -194,6 +192,10 @@ def _text_parts(msg: Message) -> tuple[str, str]:
 
 def html_to_text(markup: str, *, drop_quotes: bool = False) -> str:
     """Readable text from HTML; with drop_quotes, quoted history and signature containers are removed."""
+    # BeautifulSoup (with the stdlib html.parser, no lxml) both drops quote/signature containers by class/id and
+    # extracts text; html2text would still need a DOM for that and emits Markdown escapes. Loaded on first use.
+    from bs4 import BeautifulSoup
+
     soup = BeautifulSoup(markup, "html.parser")
     if drop_quotes:
         for marker in soup.select(_HTML_CUT_FROM):
@@ -208,6 +210,8 @@ def html_to_text(markup: str, *, drop_quotes: bool = False) -> str:
 
 def _render(root: Tag) -> list[str]:
     """Text chunks of a tree with break marks around blocks; iterative, so deep nesting is safe and linear."""
+    from bs4.element import NavigableString, PreformattedString, Tag
+
     out: list[str] = []
     stack: list[str | tuple[PageElement, bool]] = [(root, False)]
     while stack:
