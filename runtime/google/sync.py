@@ -13,7 +13,6 @@ import psycopg
 from procrastinate.exceptions import ConnectorException
 
 from agent import failpoints
-from agent.db import advisory_lock
 from agent.events import service as events
 from agent.google import mailboxes
 from agent.google.gmail import GmailNotFound, GmailTransport, GmailUnavailable
@@ -48,7 +47,8 @@ class SyncResult:
 
 async def sync_mailbox(svc: Services, *, mailbox_id: UUID) -> SyncResult:
     """Read what is new in the mailbox; one run at a time per mailbox (Postgres advisory lock)."""
-    async with advisory_lock(svc.pool, f"mailbox:{mailbox_id}"):
+    # The process's session locks: waiting holds no pool connection (syncs piling up behind one lock exhausted the pool).
+    async with svc.locks.hold(f"mailbox:{mailbox_id}"):
         return await _sync(svc, mailbox_id)
 
 
