@@ -91,21 +91,6 @@ def checked_pool(**kwargs: Any) -> AsyncConnectionPool:
     return AsyncConnectionPool(**{**kwargs, "check": check_alive})
 
 
-@asynccontextmanager
-async def advisory_lock(pool: AsyncConnectionPool, key: str) -> AsyncIterator[None]:
-    """Hold a session advisory lock on `key` (waiting for it), on an autocommit connection: never idle in a transaction."""
-    async with pool.connection() as conn:
-        await conn.set_autocommit(True)
-        try:
-            await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
-            try:
-                yield
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
-        finally:
-            await conn.set_autocommit(False)
-
-
 class SessionLocks:
     """Advisory locks for many keys on one dedicated connection per process: a running job holds a lock, not a
     connection, so the process needs one connection for locks at any concurrency.

@@ -19,7 +19,6 @@ from procrastinate.jobs import Status as JobStatus
 from psycopg import AsyncConnection
 from psycopg import errors as pg_errors
 
-from agent.db import advisory_lock
 from agent.threads import service as threads
 from agent.threads.lifecycle import EventType, Status, WaitKind
 from runtime.defer import RESUME_THREAD, RUN_THREAD, defer_resume
@@ -50,7 +49,7 @@ async def recover(svc: Services) -> Recovered:
 
     One sweep at a time across workers (a slow sweep and the next one would retry the same jobs).
     """
-    async with advisory_lock(svc.pool, "sweep"):
+    async with svc.locks.hold("sweep"):  # waiting for it holds no pool connection
         return await _recover(svc)
 
 

@@ -46,8 +46,7 @@ class SyncResult:
 
 
 async def sync_mailbox(svc: Services, *, mailbox_id: UUID) -> SyncResult:
-    """Read what is new in the mailbox; one run at a time per mailbox (Postgres advisory lock)."""
-    # The process's session locks: waiting holds no pool connection (syncs piling up behind one lock exhausted the pool).
+    """Read what is new in the mailbox; one run at a time per mailbox (the session locks: waiting holds no connection)."""
     async with svc.locks.hold(f"mailbox:{mailbox_id}"):
         return await _sync(svc, mailbox_id)
 
