@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.processes import WorkerProcess, json_lines
-from tests.support import ServerProcess, fire_timers, query, wait_until
+from tests.support import ServerProcess, query, queue_follow_up, wait_until
 
 THREADS = 12
 # The test's own trace: every checkpoint write, by which process (PGAPPNAME), and which process held the thread's
@@ -42,13 +42,15 @@ def test_two_servers_three_workers_burst_of_replies(server_env: dict[str, str], 
         tids = [servers[i % 2].create_thread(persona["id"], f"person{i}@example.com")["id"] for i in range(THREADS)]
         for tid in tids:
             servers[1].wait_status(tid, "waiting", timeout=90)
-        # The burst: every thread gets a reply, through either server; half also get their follow-up timer fired
-        # at the same moment, so two jobs race for the same thread on different workers.
+        # The burst: every thread gets a reply, through either server; half also get their follow-up fired for the
+        # same wait at the same moment (queued as the timer tick queues it: the tick's own 5 s period would let the
+        # reply win every time), so two jobs race for the same thread on different workers.
+        waits = {r["id"]: r["wait_id"] for r in query(database_url, "SELECT id::text, wait_id FROM threads")}
         for i, tid in enumerate(tids):
             r = servers[i % 2].post(f"/api/threads/{tid}/sandbox-reply", json={"text": f"Interested, price for {i}?"})
             assert r.status_code == 202, r.text
             if i % 2:
-                assert fire_timers(database_url, tid) == 1
+                queue_follow_up(database_url, tid, waits[tid])
         wait_until(lambda: query(database_url, "SELECT count(*) AS n FROM outbox WHERE status = 'sent'")[0]["n"]
                    >= 2 * THREADS, timeout=90, what="every reply answered")
         wait_until(lambda: not query(database_url, "SELECT id FROM procrastinate_jobs WHERE status = 'doing'"
