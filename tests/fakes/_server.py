@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,8 @@ class Request:
     body: bytes
     client: tuple[str, int] | None = None
     """The caller's (host, port), so a test can tell which process sent the request."""
+    received: float = field(default_factory=time.monotonic)
+    """time.monotonic() when the request arrived (before its body was read), for latency measurements."""
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """First value of a query parameter."""
@@ -202,7 +205,7 @@ class FakeServer:
         with self._lock:
             self.requests.append(
                 {"method": req.method, "path": req.path, "query": req.query, "headers": req.headers,
-                 "body": body, "status": resp.status}
+                 "body": body, "status": resp.status, "at": req.received}
             )
         return resp
 
@@ -212,6 +215,7 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.0"  # one request per connection: a stopped fake never answers late
 
         def _dispatch(self) -> None:
+            received = time.monotonic()
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             req = Request(
@@ -221,6 +225,7 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=self.rfile.read(length) if length else b"",
                 client=(self.client_address[0], self.client_address[1]),
+                received=received,
             )
             resp = fake._serve(req)
             self.send_response(resp.status)
