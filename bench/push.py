@@ -35,7 +35,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from pathlib import Path
@@ -85,6 +85,8 @@ class Config:
     """Folder for py-spy raw profiles of the server and worker during the pushes (None: no profiling)."""
     pg: str | None = None
     """A superuser conninfo to create the bench database on (None: an embedded pgserver)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra settings for the server and worker (e.g. EA_DB_POOL_SIZE)."""
 
     @property
     def count(self) -> int:
@@ -98,6 +100,8 @@ class Push:
 
     recipient: str
     sent: float
+    reply_id: str = ""
+    """The reply's Gmail message id (its messages.get marks when the sync read it)."""
     responded: float | None = None
     answered: float | None = None
     status: int | None = None
@@ -190,9 +194,9 @@ async def _push_all(google: GoogleWorld, base_url: str, recipients: list[str], r
         tasks = []
         for i, rcpt in enumerate(recipients):
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-            google.reply(ALICE, firsts[rcpt], REPLY)
+            reply_id = google.reply(ALICE, firsts[rcpt], REPLY)
             body = google.signer.push_body(ALICE, google.gmail.history_id(ALICE))
-            push = Push(rcpt, time.monotonic())
+            push = Push(rcpt, time.monotonic(), reply_id)
             pushes.append(push)
             tasks.append(asyncio.create_task(one(push, body, google.signer.headers())))
         await asyncio.gather(*tasks)
@@ -214,6 +218,51 @@ def _wait_answers(gmail: FakeGmail, pushes: list[Push], timeout: float) -> None:
         p.answered = got[1] if len(got) >= 2 else None
 
 
+def _stages(pushes: list[Push], gmail: FakeGmail) -> dict[str, dict[str, float]]:
+    """Where a reply's time goes, from the Gmail fake's arrival times: push → the next history.list (the sync
+    started), → the reply's first messages.get (the sync read it), → the answer's messages.send."""
+    history = sorted(r["at"] for r in gmail.requests if r["path"].endswith("/history"))
+    reads: dict[str, float] = {}
+    for r in sorted(gmail.requests, key=lambda r: r["at"]):
+        reads.setdefault(r["path"].rsplit("/", 1)[-1], r["at"])
+    spans: dict[str, list[float]] = {"push_to_history": [], "history_to_read": [], "read_to_send": []}
+    for p in pushes:
+        sync = next((at for at in history if at >= p.sent), None)
+        read = reads.get(p.reply_id)
+        if sync is None or read is None or p.answered is None:
+            continue
+        # a reply read by a sync that started before its push: that sync's start counts as its push's
+        sync = min(sync, read)
+        spans["push_to_history"].append(max(0.0, sync - p.sent))
+        spans["history_to_read"].append(read - sync)
+        spans["read_to_send"].append(p.answered - read)
+    return {k: _ms(v, 0.5, 0.99) for k, v in spans.items()}
+
+
+JOBS_SQL = """
+SELECT j.task_name || coalesce(' ' || (j.args->'event'->>'type'), ''), count(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.at - d.at)),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM s.at - d.at)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.at - s.at)),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM e.at - s.at))
+FROM procrastinate_jobs j
+JOIN LATERAL (SELECT min(at) AS at FROM procrastinate_events WHERE job_id = j.id AND type = 'deferred') d ON true
+JOIN LATERAL (SELECT min(at) AS at FROM procrastinate_events WHERE job_id = j.id AND type = 'started') s ON true
+JOIN LATERAL (SELECT max(at) AS at FROM procrastinate_events
+              WHERE job_id = j.id AND type IN ('succeeded', 'failed')) e ON true
+WHERE d.at >= %s AND e.at IS NOT NULL GROUP BY 1 ORDER BY 1"""
+
+
+def _jobs(database_url: str, since: datetime) -> dict[str, dict[str, float]]:
+    """Per task (and event), the jobs queued since `since` that finished: how many, queue wait (deferred → started,
+    including any scheduled delay) and run time (started → finished), p50/p99 in ms, from procrastinate's events."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(JOBS_SQL, (since,)).fetchall()
+    return {task: {"jobs": n, "wait_p50": round(w50 * 1000, 1), "wait_p99": round(w99 * 1000, 1),
+                   "run_p50": round(r50 * 1000, 1), "run_p99": round(r99 * 1000, 1)}
+            for task, n, w50, w99, r50, r99 in rows}
+
+
 def _ms(values: list[float], *qs: float) -> dict[str, float]:
     out = {f"p{round(q * 100)}": round(pct(values, q) * 1000, 1) for q in qs}
     out["max"] = round(max(values) * 1000, 1) if values else float("nan")
@@ -231,7 +280,7 @@ def figures(pushes: list[Push], gmail: FakeGmail, oidc: FakeGoogleOIDC, cfg: Con
     return {
         "what": "push POST sent -> Gmail fake receives the answer's messages.send; model latency 0 s, so this is the "
                 "whole path's overhead (nothing subtracted)",
-        "config": {"rate": cfg.rate, "threads": len(pushes), "worker": "in-process" if cfg.in_process_worker
+        "config": {"rate": cfg.rate, "threads": len(pushes), "env": cfg.env, "worker": "in-process" if cfg.in_process_worker
                    else "separate", "model_latency_s": 0.0, "offered_rate": round((len(pushes) - 1) / span, 2)
                    if span else None},
         "pushes": len(pushes),
@@ -241,6 +290,7 @@ def figures(pushes: list[Push], gmail: FakeGmail, oidc: FakeGoogleOIDC, cfg: Con
         "push_outcomes": dict(Counter(p.outcome for p in pushes if p.status == 200)),
         "push_response_ms": _ms([p.responded - p.sent for p in pushes if p.responded is not None], 0.5, 0.99),
         "push_to_send_ms": _ms(latency, 0.5, 0.9, 0.99),
+        "stages_ms": _stages(pushes, gmail),
         "answered": len(latency),
         "answers_per_thread": {str(k): v for k, v in sorted(answers_per_thread.items())},
         "answered_exactly_once": answers_per_thread == Counter({1: len(pushes)}),
@@ -264,7 +314,7 @@ def run(cfg: Config, work: Path) -> dict[str, Any]:
         env = {"DATABASE_URL": database_url, "EA_DATA_DIR": str(work / "data"), "OPENAI_API_KEY": "bench-key",
                "OPENAI_BASE_URL": model.base_url, "EA_LLM_MODEL": "fake-model", "EA_LLM_MAX_RETRIES": "0",
                "EA_CHECK_DELIVERABILITY": "false", "EA_LOG_LEVEL": "WARNING",
-               "EA_WORKER_IN_PROCESS": "true" if cfg.in_process_worker else "false"}
+               "EA_WORKER_IN_PROCESS": "true" if cfg.in_process_worker else "false", **cfg.env}
         server = google.server(env, work / "server.log", EA_WORKER_IN_PROCESS=env["EA_WORKER_IN_PROCESS"])
         worker = None
         try:
@@ -277,12 +327,16 @@ def run(cfg: Config, work: Path) -> dict[str, Any]:
             _warm_up(google, server, database_url)
             pids = {"server": server.proc.pid, **({"worker": worker.proc.pid} if worker else {})}
             spies = _start_profiles(cfg, pids)
+            since, cpu0 = datetime.now(UTC), _cpu(pids)
             pushes = asyncio.run(_push_all(google, server.url, recipients, cfg.rate))
             log.info("%d pushes sent; waiting for the answers", len(pushes))
             _wait_answers(gmail, pushes, timeout=60)
+            cpu1 = _cpu(pids)
             for spy in spies.values():
                 spy.wait(timeout=60)
             out = figures(pushes, gmail, oidc, cfg)
+            out["cpu_ms_per_reply"] = {k: round((cpu1[k] - cpu0[k]) / len(pushes) * 1000, 1) for k in cpu0}
+            out["jobs_ms"] = _jobs(database_url, since)
             out["certs_cache_control"] = httpx.get(oidc.certs_url, timeout=10).headers.get("cache-control")
             if cfg.profile is not None:
                 out["profile"] = {role: procs.top_frames(cfg.profile / f"{role}.txt") for role in spies}
@@ -294,6 +348,11 @@ def run(cfg: Config, work: Path) -> dict[str, Any]:
                 worker.stop()
             server.stop()
     return out
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by the server and worker (Postgres is not counted: it may be --pg's)."""
+    return {role: sum(psutil.Process(pid).cpu_times()[:2]) for role, pid in pids.items()}
 
 
 def _start_profiles(cfg: Config, pids: dict[str, int]) -> dict[str, subprocess.Popen[bytes]]:
@@ -314,13 +373,18 @@ def table(out: dict[str, Any]) -> str:
         ("worker", out["config"]["worker"]),
         ("push -> send p50 / p90 / p99 / max (ms)", f"{lat['p50']} / {lat['p90']} / {lat['p99']} / {lat['max']}"),
         (f"target p99 <= {TARGET_P99_MS:g} ms", "met" if out["target_met"] else "MISSED"),
+        *((f"  {k.replace('_', ' ')} p50 / p99 (ms)", f"{v['p50']} / {v['p99']}") for k, v in out["stages_ms"].items()),
         ("push response p50 / p99 / max (ms)", f"{resp['p50']} / {resp['p99']} / {resp['max']}"),
+        ("CPU per reply (ms)", ", ".join(f"{k} {v}" for k, v in out.get("cpu_ms_per_reply", {}).items())),
         ("push 4xx / 5xx", f"{out['push_4xx']} / {out['push_5xx']}"),
         ("push outcomes", ", ".join(f"{k} {v}" for k, v in out["push_outcomes"].items())),
         ("answered exactly once", f"{out['answered_exactly_once']} ({out['answered']}/{out['pushes']} answered)"),
         ("Gmail fake 4xx/5xx", str(out["gmail_errors"])),
         ("certs fetched", f"{out['certs_fetches']} (Cache-Control: {out['certs_cache_control']})"),
     ]
+    rows += [(f"  job {task}: n, wait p50/p99, run p50/p99 (ms)",
+              f"{j['jobs']}, {j['wait_p50']} / {j['wait_p99']}, {j['run_p50']} / {j['run_p99']}")
+             for task, j in out.get("jobs_ms", {}).items()]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     for role, frames in (out.get("profile") or {}).items():
@@ -337,13 +401,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--in-process-worker", action="store_true", help="run the worker inside `serve`")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server and worker; raw files here")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra setting for the server and worker (repeatable), e.g. EA_DB_POOL_SIZE=40")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (process logs) and say where")
     parser.add_argument("--pg", default=None, help="superuser conninfo to use instead of an embedded PostgreSQL")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("httpx", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = Config(rate=args.rate, seconds=args.seconds, threads=args.threads, in_process_worker=args.in_process_worker,
-                 profile=args.profile, pg=args.pg)
+                 profile=args.profile, pg=args.pg, env=dict(kv.split("=", 1) for kv in args.env))
     work = Path(tempfile.mkdtemp(prefix="ea-push-"))
     work.chmod(0o755)  # as root, pgserver runs postgres as an unprivileged user
     started = time.perf_counter()
@@ -352,7 +419,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     except BaseException:
         log.error("process logs kept in %s", work)
         raise
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        log.info("process logs kept in %s", work)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     out["run"] = {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "seconds": round(time.perf_counter() - started, 1),
                   "commit": commit.strip()[:10], "config": asdict(cfg) | {"profile": str(cfg.profile or ""),
