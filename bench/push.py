@@ -1,7 +1,8 @@
 """Push benchmark: Pub/Sub push → Gmail messages.send overhead in Google mode, against the local wire fakes.
 
 Run: `.venv/bin/python -m bench.push [--rate 10] [--seconds 30] [--threads N] [--out FILE.json]
-[--in-process-worker] [--profile DIR] [--pg ADMIN_URL]` (about 1½ minutes on 2 cores with the defaults).
+[--in-process-worker] [--env KEY=VALUE]... [--profile DIR] [--pg ADMIN_URL] [--keep]` (about 2 minutes on 2 cores
+with the defaults, of which the 300 first emails take about one; up to a minute more when answers are missing).
 
 It starts an embedded PostgreSQL (pgserver; or uses --pg), the fakes of tests/fakes/ in this process (Google OIDC
 and token endpoint, Gmail REST, the Pub/Sub push signer, OpenAI answering at once through ScriptedModel), and the
@@ -15,7 +16,9 @@ the answer goes out through messages.send.
 Latency per reply: push POST sent → the Gmail fake receiving that thread's answer (the fake's request-arrival
 timestamp, same monotonic clock). The model answers in 0 s, so this is the whole path's overhead, nothing
 subtracted. It also reports the push endpoint's own response time, the push statuses, and how often Google's
-certificates were fetched (they must be fetched once: the fake serves them with Cache-Control max-age). Every
+certificates were fetched (they must be fetched once: the fake serves them with Cache-Control max-age), where a
+reply's time goes (push → sync's history.list → the reply's messages.get → the answer's send, from the fake's
+timestamps), each job's queue wait and run time (procrastinate's events) and the CPU per reply. Every
 process (fakes, bench, server, worker, Postgres) shares the machine: times are noisy, counts are not.
 """
 
@@ -279,7 +282,7 @@ def figures(pushes: list[Push], gmail: FakeGmail, oidc: FakeGoogleOIDC, cfg: Con
     span = pushes[-1].sent - pushes[0].sent if len(pushes) > 1 else 0.0
     return {
         "what": "push POST sent -> Gmail fake receives the answer's messages.send; model latency 0 s, so this is the "
-                "whole path's overhead (nothing subtracted)",
+                "whole path's overhead (nothing subtracted); percentiles over the answered replies (see answered)",
         "config": {"rate": cfg.rate, "threads": len(pushes), "env": cfg.env, "worker": "in-process" if cfg.in_process_worker
                    else "separate", "model_latency_s": 0.0, "offered_rate": round((len(pushes) - 1) / span, 2)
                    if span else None},
