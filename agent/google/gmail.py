@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAME = "gmail"
+_clients = threading.local()  # see _service
 HTTP_TIMEOUT = 30
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "backendError"}
 
@@ -74,24 +76,15 @@ class GmailTransport:
         self._max_attempts = max_attempts
         self._on_revoked = on_revoked
         self._disconnected = unavailable
-        self._service: Any = None
         self._fetched: dict[str, InboundMessage] = {}
 
     # ---- calls --------------------------------------------------------------------------------
-    def _build(self) -> Any:
-        if self._service is None:
-            from googleapiclient.discovery import build
-
-            self._service = build("gmail", "v1", credentials=self._creds, static_discovery=True, cache_discovery=False,
-                                  client_options={"api_endpoint": self._api_url})
-        return self._service
-
     def _execute(self, make: Callable[[Any], Any]) -> Any:
         """Blocking: build the request and run it on its own HTTP connection (httplib2 is not thread-safe)."""
         import google_auth_httplib2
         import httplib2
 
-        request = make(self._build().users())
+        request = make(_service(self._api_url).users())
         http = google_auth_httplib2.AuthorizedHttp(self._creds, http=httplib2.Http(timeout=HTTP_TIMEOUT))
         return request.execute(http=http)
 
@@ -229,6 +222,24 @@ class GmailTransport:
     async def stop(self) -> None:
         """Stop Gmail's notifications for this mailbox."""
         await self.call(lambda u: u.stop(userId="me"), what="stop watch")
+
+
+def _service(api_url: str) -> Any:
+    """The Gmail API client of this OS thread for `api_url`, built once (parsing the discovery document: ~1.5 ms a build).
+
+    It carries no credentials: every request runs on the caller's authorised HTTP (`_execute`). Per thread, because
+    the client's request builders are not documented as thread-safe.
+    """
+    cache: dict[str, Any] | None = getattr(_clients, "by_url", None)
+    if cache is None:
+        cache = _clients.by_url = {}
+    if api_url not in cache:
+        import httplib2
+        from googleapiclient.discovery import build
+
+        cache[api_url] = build("gmail", "v1", http=httplib2.Http(timeout=HTTP_TIMEOUT), static_discovery=True,
+                               cache_discovery=False, client_options={"api_endpoint": api_url})
+    return cache[api_url]
 
 
 def _describe(exc: BaseException | None) -> str:
