@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate import manager
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.jobs import Job
+from procrastinate.jobs import Status as JobStatus
 from psycopg import AsyncConnection
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "ea"
 RUN_THREAD = f"{NAMESPACE}:run_thread"
@@ -93,3 +99,24 @@ class JobScheduler:
     async def dispatch_soon(self, *, user_id: UUID) -> None:
         """Wake the send-queue dispatcher for this mailbox."""
         await defer_dispatch(self._app, user_id=user_id)
+
+
+class JobManager(manager.JobManager):
+    """procrastinate's job manager, with retries that give way to an identical queued job.
+
+    A failed job whose queueing lock is taken by a queued job (a failed sync while the next sync waits, a failed
+    dispatcher pass while the next pass waits) cannot go back to `todo`: procrastinate's retry raises and leaves the
+    job in `doing` until the stalled-job sweep. Here it is marked failed at once; the queued job does its work.
+    """
+
+    async def retry_job(self, job: Job, retry_at: datetime | None = None, priority: int | None = None,
+                        queue: str | None = None, lock: str | None = None) -> None:
+        """Retry the job later, or, when an identical job is queued, mark it failed and let that one run."""
+        try:
+            await super().retry_job(job, retry_at=retry_at, priority=priority, queue=queue, lock=lock)
+        except UniqueViolation as exc:
+            if exc.queueing_lock is None:
+                raise
+            log.warning("job %s (%s): an identical job is queued (queueing lock %s); that one runs, this one is"
+                        " marked failed", job.id, job.task_name, job.queueing_lock)
+            await self.finish_job(job, status=JobStatus.FAILED, delete_job=False)

@@ -15,7 +15,7 @@ from procrastinate import builtin_tasks
 
 from agent import db, logs, metrics
 from runtime import digest, recovery, runner, sending, timers
-from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD
+from runtime.defer import NAMESPACE, RESUME_THREAD, RUN_THREAD, JobManager
 from runtime.google import tasks as google_tasks
 from runtime.services import Services
 
@@ -33,6 +33,7 @@ def make_app(conninfo: str) -> procrastinate.App:
     connector = procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=5, pool_factory=db.checked_pool)
     app = procrastinate.App(connector=connector,
                             worker_defaults={"worker_middleware": [observe_job]})
+    app.job_manager = JobManager(connector=connector)  # retries give way to an identical queued job
     app.task(name=RUN_THREAD, pass_context=True, retry=RETRY)(run_thread)
     app.task(name=RESUME_THREAD, pass_context=True, retry=RETRY)(resume_thread)
     app.periodic(cron=recovery.SWEEP_CRON, periodic_id="sweep")(

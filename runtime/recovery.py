@@ -15,7 +15,6 @@ from uuid import UUID
 
 from procrastinate import exceptions as pq_exceptions
 from procrastinate.jobs import Job
-from procrastinate.jobs import Status as JobStatus
 from psycopg import AsyncConnection
 from psycopg import errors as pg_errors
 
@@ -73,16 +72,11 @@ async def _recover(svc: Services) -> Recovered:
 
 
 async def retry_stalled(svc: Services, job: Job) -> None:
-    """Put a dead worker's job back in the queue; when an identical job (same queueing lock) is queued, that one runs."""
+    """Put a dead worker's job back in the queue; when an identical job (same queueing lock) is queued, that one runs
+    (runtime.defer.JobManager)."""
     log.warning("retrying job %s (%s) whose worker died", job.id, job.task_name)
     try:
         await svc.jobs.job_manager.retry_job(job)
-    except pq_exceptions.UniqueViolation as exc:
-        if exc.queueing_lock is None:
-            raise
-        log.warning("job %s: an identical job is queued (queueing lock %s); this one is marked failed",
-                    job.id, job.queueing_lock)
-        await svc.jobs.job_manager.finish_job(job, status=JobStatus.FAILED, delete_job=False)
     except pq_exceptions.ConnectorException as exc:
         if not isinstance(exc.__cause__, pg_errors.RaiseException):
             raise

@@ -90,3 +90,25 @@ async def test_an_active_thread_with_no_job_is_resumed_and_a_busy_one_is_not(ser
     assert job["task_name"] == RESUME_THREAD and job["args"]["event"]["type"] == "retry"
     assert len(_jobs(database_url, busy)) == 1 and _jobs(database_url, fresh) == []
     assert again.orphaned_threads == 0, "the queued resume counts as a job"
+
+
+async def test_a_failed_job_whose_twin_is_queued_gives_way_instead_of_staying_in_doing(
+        services_settings: Settings, database_url: str) -> None:
+    # What the worker does after a job raised: job_manager.retry_job. procrastinate's own retry would raise on the
+    # queueing lock (the failed sync's twin is queued) and leave the job in `doing` until the stalled-job sweep.
+    async with open_services(services_settings) as svc:
+        insert = ("INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, queueing_lock)"
+                  " VALUES ('default', 'ea:sync_mailbox', %s, %s, 'sync:m1') RETURNING id")
+        [failed] = query(database_url, insert, ('{"mailbox_id": "m1"}', "todo"))
+        job = await svc.jobs.job_manager.fetch_job(queues=None, worker_id=None)
+        assert job is not None and job.id == failed["id"]
+        [twin] = query(database_url, insert, ('{"mailbox_id": "m1"}', "todo"))
+        await svc.jobs.job_manager.retry_job(job)
+        status = {r["id"]: r["status"] for r in query(database_url, "SELECT id, status FROM procrastinate_jobs")}
+        assert (status[failed["id"]], status[twin["id"]]) == ("failed", "todo")
+
+        job = await svc.jobs.job_manager.fetch_job(queues=None, worker_id=None)  # the twin runs, fails: no twin now
+        assert job is not None and job.id == twin["id"]
+        await svc.jobs.job_manager.retry_job(job)
+    assert query(database_url, "SELECT status FROM procrastinate_jobs WHERE id = %s", (twin["id"],)) == [
+        {"status": "todo"}], "with no twin queued, the job is retried as usual"
