@@ -21,7 +21,7 @@ from graphs.context import ThreadHeld
 from graphs.nodes.common import run_scope
 from runtime import checkpoints
 from runtime.defer import defer_resume
-from runtime.sending import defer_dispatch
+from runtime.sending import defer_dispatch, run_dispatch
 from runtime.services import Services
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,39 @@ MAX_AUTO_RETRIES = 8  # about two hours of backoff with the default base; then t
 
 
 async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
-    """Move the thread as far as it goes, one worker at a time per thread; returns what happened."""
+    """Move the thread as far as it goes, one worker at a time per thread; returns what happened.
+
+    A run that queued an email gets its dispatcher pass here, in the same job; when that pass releases this thread's
+    email (the usual case with an open window and no spacing due), the slot is delivered at once, still under the
+    thread's lock: no dispatcher job, no resume job. Released slots whose delivery a crash lost are re-delivered by
+    the dispatcher's sweep (`queue.lost_releases`), as for a released slot whose resume job was lost.
+    """
     async with svc.locks.hold(f"thread:{thread_id}"):
-        with checkpoints.read_once():
-            return await _advance(svc, thread_id=thread_id, event=event)
+        while True:
+            wake = DispatchWake()
+            with checkpoints.read_once():
+                outcome = await _advance(svc, thread_id=thread_id, event=event, wake=wake)
+            if outcome != "ran" or wake.user_id is None:
+                return outcome
+            dispatched = await run_dispatch(svc, user_id=wake.user_id, keep=thread_id)
+            released = dispatched.released
+            if released is None or released.thread_id != thread_id:
+                return outcome
+            event = {"type": released.event.value, "wait_id": released.wait_id}
 
 
-async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
+class DispatchWake:
+    """The run's scheduler: the dispatcher pass a run asks for runs after the run, in its job (see `advance`)."""
+
+    def __init__(self) -> None:
+        self.user_id: UUID | None = None
+
+    async def dispatch_soon(self, *, user_id: UUID) -> None:
+        """Ask for a dispatcher pass of this mailbox once the run has committed."""
+        self.user_id = user_id
+
+
+async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None, wake: DispatchWake) -> str:
     kind = _kind(event)
     config = {"configurable": {"thread_id": str(thread_id)}}
     async with svc.pool.connection() as conn:
@@ -75,7 +101,7 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
                 return "held"
             rows = await svc.run_rows(conn, thread_id=thread_id)
     try:
-        context = await svc.context_for(rows)
+        context = await svc.context_for(rows, scheduler=wake)
         # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox
         # sends each step once and `_run_was_lost` lets it read again the replies the lost run had read.
         # A node's idempotent writes may wait for the run's next transaction; the exit checkpoint, its writes and

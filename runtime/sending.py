@@ -23,12 +23,15 @@ def register(app: procrastinate.App) -> None:
     )
 
 
-async def run_dispatch(svc: Services, *, user_id: UUID) -> queue.Dispatch:
-    """One dispatcher pass under the mailbox's lock; releases a thread and schedules the next pass."""
+async def run_dispatch(svc: Services, *, user_id: UUID, keep: UUID | None = None) -> queue.Dispatch:
+    """One dispatcher pass under the mailbox's lock; releases a thread and schedules the next pass.
+
+    A release of thread `keep` is not queued as a resume: the caller (the runner, holding that thread) delivers it.
+    """
     async with svc.pool.connection() as conn:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dispatch:{user_id}",))
         result = await queue.dispatch_once(conn, user_id=user_id, now=svc.clock(), rng=svc.rng)
-    if result.released is not None:
+    if result.released is not None and result.released.thread_id != keep:
         await defer_resume(svc.jobs, thread_id=result.released.thread_id,
                            event={"type": result.released.event, "wait_id": result.released.wait_id})
     if result.wake_at is not None:

@@ -188,3 +188,26 @@ async def test_bounce_rate_pauses_new_outreach_until_resumed(settings: Settings,
         assert shown.outreach_paused_reason is None
         resumed = await _dispatch_until(svc, clock, datetime(2026, 11, 30, 16, 30, tzinfo=UTC))
         assert [t for _, t, _ in resumed] == later
+
+
+async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settings: Settings, google,
+                                                                          database_url: str) -> None:
+    clock = Clock(MONDAY_8AM + timedelta(hours=2))  # inside the window
+    async with open_services(settings) as svc:
+        svc.clock, svc.rng = clock, random.Random(5)
+        persona = await _world(svc, google, cap=50)
+        query(database_url, "UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
+        first, second = await _start(svc, persona, ["now@example.com", "next@example.com"])
+
+        # The first email's dispatcher pass ran in its own run's job and released it there: sent, the thread waits
+        # for the reply, and neither a dispatcher job nor a slot resume was queued for it.
+        assert [m["To"].addresses[0].addr_spec for m in google[1].sent(ME)] == ["now@example.com"]
+        status = {r["id"]: r["status"] for r in query(database_url, "SELECT id, status FROM threads")}
+        assert status[first] == "waiting" and status[second] == "active"
+        jobs = query(database_url, "SELECT task_name, args, scheduled_at FROM procrastinate_jobs ORDER BY id")
+        assert not [j for j in jobs if j["task_name"] == "ea:resume_thread"], jobs
+        # The second is held by the spacing: one dispatcher pass is queued for when its slot comes.
+        assert [(j["task_name"], j["scheduled_at"]) for j in jobs] == [
+            ("ea:dispatch_sends", clock.now + timedelta(seconds=60))]
+        assert query(database_url, "SELECT thread_id, dispatched_at FROM send_queue WHERE dispatched_at IS NULL") == [
+            {"thread_id": second, "dispatched_at": None}]
