@@ -71,7 +71,7 @@ from tests.support import (
 log = logging.getLogger("bench.push")
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 100.0
-REPLY = "Interesting. What does it cost?"
+REPLY = "Interesting. What does it cost? (Sent from {address})"  # the address tells whose model calls are whose
 SEND_PATH = "/messages/send"
 
 
@@ -84,6 +84,8 @@ class Config:
     threads: int | None = None
     """Waiting threads, each replied to once; default rate × seconds."""
     in_process_worker: bool = False
+    workers: int = 1
+    """Separate `email-assistant worker` processes (ignored with in_process_worker)."""
     profile: Path | None = None
     """Folder for py-spy raw profiles of the server and worker during the pushes (None: no profiling)."""
     pg: str | None = None
@@ -197,7 +199,7 @@ async def _push_all(google: GoogleWorld, base_url: str, recipients: list[str], r
         tasks = []
         for i, rcpt in enumerate(recipients):
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-            reply_id = google.reply(ALICE, firsts[rcpt], REPLY)
+            reply_id = google.reply(ALICE, firsts[rcpt], REPLY.format(address=rcpt))
             body = google.signer.push_body(ALICE, google.gmail.history_id(ALICE))
             push = Push(rcpt, time.monotonic(), reply_id)
             pushes.append(push)
@@ -221,14 +223,23 @@ def _wait_answers(gmail: FakeGmail, pushes: list[Push], timeout: float) -> None:
         p.answered = got[1] if len(got) >= 2 else None
 
 
-def _stages(pushes: list[Push], gmail: FakeGmail) -> dict[str, dict[str, float]]:
-    """Where a reply's time goes, from the Gmail fake's arrival times: push → the next history.list (the sync
-    started), → the reply's first messages.get (the sync read it), → the answer's messages.send."""
+def _stages(pushes: list[Push], gmail: FakeGmail, model: FakeOpenAI) -> dict[str, dict[str, float]]:
+    """Where a reply's time goes, from the fakes' arrival times: push → the next history.list (the sync started),
+    → the reply's first messages.get (the sync read it), → the answer's messages.send; and inside that last span,
+    the read → the thread's first model call after it → its last model call → the send."""
+    calls: dict[str, list[float]] = {}
+    for body, at in zip(list(model.requests), list(model.arrivals), strict=False):
+        text = json.dumps(body.get("messages"))
+        for p in pushes:
+            if p.recipient in text:
+                calls.setdefault(p.recipient, []).append(at)
+                break
     history = sorted(r["at"] for r in gmail.requests if r["path"].endswith("/history"))
     reads: dict[str, float] = {}
     for r in sorted(gmail.requests, key=lambda r: r["at"]):
         reads.setdefault(r["path"].rsplit("/", 1)[-1], r["at"])
-    spans: dict[str, list[float]] = {"push_to_history": [], "history_to_read": [], "read_to_send": []}
+    spans: dict[str, list[float]] = {"push_to_history": [], "history_to_read": [], "read_to_send": [],
+                                     "read_to_model": [], "model_to_model": [], "model_to_send": []}
     for p in pushes:
         sync = next((at for at in history if at >= p.sent), None)
         read = reads.get(p.reply_id)
@@ -239,6 +250,11 @@ def _stages(pushes: list[Push], gmail: FakeGmail) -> dict[str, dict[str, float]]
         spans["push_to_history"].append(max(0.0, sync - p.sent))
         spans["history_to_read"].append(read - sync)
         spans["read_to_send"].append(p.answered - read)
+        mine = [at for at in calls.get(p.recipient, []) if read <= at <= p.answered]
+        if mine:
+            spans["read_to_model"].append(mine[0] - read)
+            spans["model_to_model"].append(mine[-1] - mine[0])
+            spans["model_to_send"].append(p.answered - mine[-1])
     return {k: _ms(v, 0.5, 0.99) for k, v in spans.items()}
 
 
@@ -272,7 +288,7 @@ def _ms(values: list[float], *qs: float) -> dict[str, float]:
     return out
 
 
-def figures(pushes: list[Push], gmail: FakeGmail, oidc: FakeGoogleOIDC, cfg: Config) -> dict[str, Any]:
+def figures(pushes: list[Push], gmail: FakeGmail, oidc: FakeGoogleOIDC, cfg: Config, model: FakeOpenAI) -> dict[str, Any]:
     """The run's figures (see the module docstring)."""
     latency = [p.answered - p.sent for p in pushes if p.answered is not None]
     statuses = Counter(p.status for p in pushes)
@@ -283,9 +299,9 @@ def figures(pushes: list[Push], gmail: FakeGmail, oidc: FakeGoogleOIDC, cfg: Con
     return {
         "what": "push POST sent -> Gmail fake receives the answer's messages.send; model latency 0 s, so this is the "
                 "whole path's overhead (nothing subtracted); percentiles over the answered replies (see answered)",
-        "config": {"rate": cfg.rate, "threads": len(pushes), "env": cfg.env, "worker": "in-process" if cfg.in_process_worker
-                   else "separate", "model_latency_s": 0.0, "offered_rate": round((len(pushes) - 1) / span, 2)
-                   if span else None},
+        "config": {"rate": cfg.rate, "threads": len(pushes), "env": cfg.env,
+                   "worker": "in-process" if cfg.in_process_worker else f"separate x{cfg.workers}",
+                   "model_latency_s": 0.0, "offered_rate": round((len(pushes) - 1) / span, 2) if span else None},
         "pushes": len(pushes),
         "push_status": {str(k): v for k, v in sorted(statuses.items(), key=lambda kv: str(kv[0]))},
         "push_4xx": sum(v for k, v in statuses.items() if k is not None and 400 <= k < 500),
@@ -293,7 +309,7 @@ def figures(pushes: list[Push], gmail: FakeGmail, oidc: FakeGoogleOIDC, cfg: Con
         "push_outcomes": dict(Counter(p.outcome for p in pushes if p.status == 200)),
         "push_response_ms": _ms([p.responded - p.sent for p in pushes if p.responded is not None], 0.5, 0.99),
         "push_to_send_ms": _ms(latency, 0.5, 0.9, 0.99),
-        "stages_ms": _stages(pushes, gmail),
+        "stages_ms": _stages(pushes, gmail, model),
         "answered": len(latency),
         "answers_per_thread": {str(k): v for k, v in sorted(answers_per_thread.items())},
         "answered_exactly_once": answers_per_thread == Counter({1: len(pushes)}),
@@ -319,16 +335,17 @@ def run(cfg: Config, work: Path) -> dict[str, Any]:
                "EA_CHECK_DELIVERABILITY": "false", "EA_LOG_LEVEL": "WARNING",
                "EA_WORKER_IN_PROCESS": "true" if cfg.in_process_worker else "false", **cfg.env}
         server = google.server(env, work / "server.log", EA_WORKER_IN_PROCESS=env["EA_WORKER_IN_PROCESS"])
-        worker = None
+        workers = [] if cfg.in_process_worker else [
+            WorkerProcess({**env, **google.env()}, log_path=work / f"worker-{i}.log") for i in range(cfg.workers)]
         try:
-            if not cfg.in_process_worker:
-                worker = WorkerProcess({**env, **google.env()}, log_path=work / "worker.log")
+            for worker in workers:
                 worker.start()
             t0 = time.monotonic()
             _setup(google, server, database_url, recipients)
             log.info("%d threads waiting after %.1f s", len(recipients), time.monotonic() - t0)
             _warm_up(google, server, database_url)
-            pids = {"server": server.proc.pid, **({"worker": worker.proc.pid} if worker else {})}
+            pids = {"server": server.proc.pid,
+                    **{("worker" if i == 0 else f"worker{i + 1}"): w.proc.pid for i, w in enumerate(workers)}}
             spies = _start_profiles(cfg, pids)
             since, cpu0 = datetime.now(UTC), _cpu(pids)
             pushes = asyncio.run(_push_all(google, server.url, recipients, cfg.rate))
@@ -337,17 +354,17 @@ def run(cfg: Config, work: Path) -> dict[str, Any]:
             cpu1 = _cpu(pids)
             for spy in spies.values():
                 spy.wait(timeout=60)
-            out = figures(pushes, gmail, oidc, cfg)
+            out = figures(pushes, gmail, oidc, cfg, model)
             out["cpu_ms_per_reply"] = {k: round((cpu1[k] - cpu0[k]) / len(pushes) * 1000, 1) for k in cpu0}
             out["jobs_ms"] = _jobs(database_url, since)
             out["certs_cache_control"] = httpx.get(oidc.certs_url, timeout=10).headers.get("cache-control")
             if cfg.profile is not None:
                 out["profile"] = {role: procs.top_frames(cfg.profile / f"{role}.txt") for role in spies}
             server.check_running()
-            if worker is not None:
+            for worker in workers:
                 worker.check_running()
         finally:
-            if worker is not None:
+            for worker in workers:
                 worker.stop()
             server.stop()
     return out
@@ -403,6 +420,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=None, help="threads, one reply each (default rate x seconds)")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     parser.add_argument("--in-process-worker", action="store_true", help="run the worker inside `serve`")
+    parser.add_argument("--workers", type=int, default=1, help="separate worker processes (default 1)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the server and worker; raw files here")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra setting for the server and worker (repeatable), e.g. EA_DB_POOL_SIZE=40")
@@ -413,6 +431,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for noisy in ("httpx", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     cfg = Config(rate=args.rate, seconds=args.seconds, threads=args.threads, in_process_worker=args.in_process_worker,
+                 workers=args.workers,
                  profile=args.profile, pg=args.pg, env=dict(kv.split("=", 1) for kv in args.env))
     work = Path(tempfile.mkdtemp(prefix="ea-push-"))
     work.chmod(0o755)  # as root, pgserver runs postgres as an unprivileged user

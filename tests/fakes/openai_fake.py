@@ -256,6 +256,8 @@ class FakeOpenAI:
         self.latency_seconds = latency_seconds
         """How long every chat request waits before it is answered (settable while running)."""
         self.requests: list[dict] = []
+        self.arrivals: list[float] = []
+        """time.monotonic() at which each of `requests` arrived."""
         self.retry_after_ms: int | None = 1  # error responses ask clients to retry almost at once
         self._lock = threading.Lock()
         self._fail_count, self._fail = 0, (500, "fake failure")
@@ -344,6 +346,7 @@ class FakeOpenAI:
         """Record a chat request; return (status, message) if it must fail."""
         with self._lock:
             self.requests.append(body)
+            self.arrivals.append(time.monotonic())
             if self._fail_forever is not None:
                 return self._fail_forever
             if self._fail_count > 0:
