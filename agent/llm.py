@@ -80,6 +80,7 @@ class LanguageModel:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._chat: Any = None
+        self._structured: dict[type, Any] = {}
 
     @property
     def name(self) -> str:
@@ -115,7 +116,10 @@ class LanguageModel:
 
     async def structured_with_usage(self, schema: type[T], system: str, user: str) -> tuple[T, Usage]:
         """Like structured, with the tokens the endpoint reported and the call's latency."""
-        chat = self._client().with_structured_output(schema, method="json_schema", include_raw=True)
+        chat = self._structured.get(schema)
+        if chat is None:  # built once per schema: building it converts the schema and wraps the client (~1 ms)
+            chat = self._structured[schema] = self._client().with_structured_output(schema, method="json_schema",
+                                                                                     include_raw=True)
         started = time.perf_counter()
         failpoints.reached("before_model_call")
         try:
