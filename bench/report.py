@@ -92,6 +92,9 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], *, cfg: dict[st
     if before and after:
         lines += ["", f"CPU per reply after ÷ before: {after['cpu_per_reply_ms'] / before['cpu_per_reply_ms']:.2f}; "
                       f"split (ms/reply) before {_split(before)}, after {_split(after)}."]
+    elif before or after:
+        name, r = ("before", before) if before else ("after", after)
+        lines += ["", f"CPU per reply split (ms/reply), {name}: {_split(r)}."]
     for name, r in results.items():
         lines += ["", f"## {name}: where the bytes of a conversation go (bytes per conversation)", ""]
         lines += [f"- {t}: {int(d):,}" for t, d in r["bytes_top"]]

@@ -213,6 +213,7 @@ class FakeServer:
 def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # one request per connection: a stopped fake never answers late
+        disable_nagle_algorithm = True  # no delayed-ACK stall between the headers' and the body's writes
 
         def _dispatch(self) -> None:
             received = time.monotonic()
