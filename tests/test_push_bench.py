@@ -26,8 +26,9 @@ def test_push_bench_small_run_answers_each_reply_once(pg_admin: str, tmp_path: P
     for key in ("push_to_send_ms", "push_response_ms", *(f"stages_ms.{k}" for k in out["stages_ms"])):
         figures = out[key] if "." not in key else out["stages_ms"][key.split(".", 1)[1]]
         assert figures and all(math.isfinite(v) and v >= 0 for v in figures.values()), (key, figures)
-    assert set(out["stages_ms"]) == {"push_to_history", "history_to_read", "read_to_send"}
+    assert set(out["stages_ms"]) == {"push_to_history", "history_to_read", "read_to_send", "read_to_model",
+                                     "model_to_model", "model_to_send"}
     assert out["jobs_ms"]["ea:sync_mailbox"]["jobs"] >= 1
     assert out["jobs_ms"]["ea:resume_thread reply"]["jobs"] == 3
     assert set(out["cpu_ms_per_reply"]) == {"server", "worker"}
-    assert out["config"]["worker"] == "separate" and out["config"]["model_latency_s"] == 0.0
+    assert out["config"]["worker"] == "separate x1" and out["config"]["model_latency_s"] == 0.0
