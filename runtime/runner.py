@@ -144,7 +144,8 @@ def _direct_input(snap: Any, thread: ThreadRow, event: dict[str, Any] | None) ->
         wait = snap.interrupts[0].value
         wait_kind, kind = WaitKind(wait["kind"]), _kind(event)
         if event is None or _run_was_lost(thread, wait) or event.get("wait_id") not in (None, wait["wait_id"]) \
-                or (kind is EventType.reply and wait_kind is WaitKind.human) or kind not in ACCEPTS[wait_kind]:
+                or (kind is EventType.reply and wait_kind in (WaitKind.human, WaitKind.send_slot)) \
+                or kind not in ACCEPTS[wait_kind]:
             return False, None
         return True, _resume(event)
     return (True, None) if snap.next else (False, None)
@@ -168,10 +169,20 @@ async def _slow_input(svc: Services, thread: ThreadRow, snap: Any, event: dict[s
         return "stale"
     if kind is EventType.reply and wait_kind is WaitKind.human:
         return "with_human"  # the reply is stored and shown; the human answers it (or hands back)
+    if kind is EventType.reply and wait_kind is WaitKind.send_slot and not await _unread(svc, thread.id):
+        # A reply event that was already read: its job ran again after the run that answered it (a crash after that
+        # run queued the answer). Delivered, it would withdraw the queued answer; the answer's slot comes instead.
+        await _record(svc, thread, "stale", "Ignored a reply that was already read; the queued answer stays.", event)
+        return "stale"
     if kind not in ACCEPTS[wait_kind]:
         await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait_kind}.", event)
         return "ignored"
     return _Input(_resume(event))
+
+
+async def _unread(svc: Services, thread_id: UUID) -> bool:
+    async with svc.pool.connection() as conn:
+        return await messages.has_unread_reply(conn, thread_id=thread_id)
 
 
 def _run_was_lost(thread: ThreadRow, wait: dict[str, Any]) -> bool:

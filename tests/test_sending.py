@@ -211,3 +211,27 @@ async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settin
             ("ea:dispatch_sends", clock.now + timedelta(seconds=60))]
         assert query(database_url, "SELECT thread_id, dispatched_at FROM send_queue WHERE dispatched_at IS NULL") == [
             {"thread_id": second, "dispatched_at": None}]
+
+
+async def test_a_reply_event_read_before_leaves_the_queued_email_in_line(settings: Settings, google,
+                                                                       database_url: str) -> None:
+    clock = Clock(MONDAY_8AM + timedelta(hours=2))
+    async with open_services(settings) as svc:
+        svc.clock, svc.rng = clock, random.Random(5)
+        persona = await _world(svc, google, cap=50)
+        query(database_url, "UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
+        _first, held = await _start(svc, persona, ["now@example.com", "next@example.com"])
+        queued = query(database_url, "SELECT step, wait_id FROM send_queue WHERE thread_id = %s", (held,))
+        assert len(queued) == 1
+
+        # A job whose run queued this email runs again (its worker died after the run) and delivers its event, a
+        # reply the run had read: delivered, it would withdraw the queued email. It is ignored; the slot comes.
+        assert await runner.advance(svc, thread_id=held, event={"type": "reply"}) == "stale"
+        assert query(database_url, "SELECT step, wait_id FROM send_queue WHERE thread_id = %s", (held,)) == queued
+        assert query(database_url, "SELECT summary FROM events WHERE thread_id = %s AND kind = 'stale'", (held,)) == [
+            {"summary": "Ignored a reply that was already read; the queued answer stays."}]
+        assert [m["To"].addresses[0].addr_spec for m in google[1].sent(ME)] == ["now@example.com"]
+
+        released = await _dispatch_until(svc, clock, clock.now + timedelta(minutes=2))
+        assert [t for _, t, _ in released] == [held]
+        assert [m["To"].addresses[0].addr_spec for m in google[1].sent(ME)] == ["now@example.com", "next@example.com"]
