@@ -9,6 +9,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from agent import failpoints
 from agent.events import service as events
 from agent.llm import ModelUnavailable
 from agent.mail.transport import MailboxDisconnected
@@ -49,6 +50,7 @@ async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | Non
             released = dispatched.released
             if released is None or released.thread_id != thread_id:
                 return outcome
+            failpoints.reached("before_slot_delivery")  # released, not yet delivered: a re-run job delivers it
             event = {"type": released.event.value, "wait_id": released.wait_id}
 
 
@@ -169,20 +171,23 @@ async def _slow_input(svc: Services, thread: ThreadRow, snap: Any, event: dict[s
         return "stale"
     if kind is EventType.reply and wait_kind is WaitKind.human:
         return "with_human"  # the reply is stored and shown; the human answers it (or hands back)
-    if kind is EventType.reply and wait_kind is WaitKind.send_slot and not await _unread(svc, thread.id):
-        # A reply event that was already read: its job ran again after the run that answered it (a crash after that
-        # run queued the answer). Delivered, it would withdraw the queued answer; the answer's slot comes instead.
-        await _record(svc, thread, "stale", "Ignored a reply that was already read; the queued answer stays.", event)
-        return "stale"
+    if kind is EventType.reply and wait_kind is WaitKind.send_slot:
+        async with svc.pool.connection() as conn:
+            unread = await messages.has_unread_reply(conn, thread_id=thread.id)
+            released = None if unread else await queue.released_for(conn, thread_id=thread.id, wait_id=wait["wait_id"])
+        if not unread:
+            # A reply event already read: its job ran again after the run that answered it (a crash after that run
+            # queued the answer). Delivered, it would withdraw the queued answer. When the answer's slot was
+            # released (the crash came between the dispatcher pass and the send), the release is delivered now.
+            if released is not None:
+                return _Input(_resume({"type": released.value, "wait_id": wait["wait_id"]}))
+            await _record(svc, thread, "stale", "Ignored a reply that was already read; the queued answer stays.",
+                          event)
+            return "stale"
     if kind not in ACCEPTS[wait_kind]:
         await _record(svc, thread, "ignored", f"Ignored {kind} while waiting for {wait_kind}.", event)
         return "ignored"
     return _Input(_resume(event))
-
-
-async def _unread(svc: Services, thread_id: UUID) -> bool:
-    async with svc.pool.connection() as conn:
-        return await messages.has_unread_reply(conn, thread_id=thread_id)
 
 
 def _run_was_lost(thread: ThreadRow, wait: dict[str, Any]) -> bool:

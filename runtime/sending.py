@@ -54,5 +54,5 @@ async def dispatch_sweep(context: procrastinate.JobContext, timestamp: int) -> N
         await defer_dispatch(svc.jobs, user_id=user_id)
     for row in released:
         await defer_resume(svc.jobs, thread_id=row["thread_id"],
-                           event={"type": EventType.send_slot.value, "wait_id": row["wait_id"]},
+                           event={"type": row["released_as"] or EventType.send_slot.value, "wait_id": row["wait_id"]},
                            queueing_lock=f"slot:{row['thread_id']}:{row['wait_id']}")

@@ -213,7 +213,7 @@ async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settin
             {"thread_id": second, "dispatched_at": None}]
 
 
-async def test_a_reply_event_read_before_leaves_the_queued_email_in_line(settings: Settings, google,
+async def test_a_reply_event_read_before_leaves_the_queued_email_in_line_or_delivers_its_release(settings: Settings, google,
                                                                        database_url: str) -> None:
     clock = Clock(MONDAY_8AM + timedelta(hours=2))
     async with open_services(settings) as svc:
@@ -232,6 +232,45 @@ async def test_a_reply_event_read_before_leaves_the_queued_email_in_line(setting
             {"summary": "Ignored a reply that was already read; the queued answer stays."}]
         assert [m["To"].addresses[0].addr_spec for m in google[1].sent(ME)] == ["now@example.com"]
 
-        released = await _dispatch_until(svc, clock, clock.now + timedelta(minutes=2))
-        assert [t for _, t, _ in released] == [held]
+        # The slot comes and is released, and the worker dies before delivering it: the job runs again with its
+        # reply event, which now delivers the release (no wait for the dispatcher's sweep).
+        clock.now += timedelta(seconds=60)
+        async with svc.pool.connection() as conn:
+            d = await queue.dispatch_once(conn, user_id=svc.local_user_id, now=clock.now, rng=svc.rng)
+        assert d.released is not None and d.released.thread_id == held
+        assert await runner.advance(svc, thread_id=held, event={"type": "reply"}) == "ran"
         assert [m["To"].addresses[0].addr_spec for m in google[1].sent(ME)] == ["now@example.com", "next@example.com"]
+        assert query(database_url, "SELECT status FROM threads WHERE id = %s", (held,)) == [{"status": "waiting"}]
+
+
+async def test_the_dispatch_sweep_delivers_a_lost_release_as_what_it_was(settings: Settings, google,
+                                                                         database_url: str) -> None:
+    from types import SimpleNamespace
+
+    from runtime.sending import dispatch_sweep
+
+    clock = Clock(MONDAY_8AM + timedelta(hours=2))
+    async with open_services(settings) as svc:
+        svc.clock, svc.rng = clock, random.Random(5)
+        persona = await _world(svc, google, cap=50)
+        query(database_url, "UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
+        _first, slot, limited = await _start(svc, persona, ["a@example.com", "b@example.com", "c@example.com"])
+        clock.now += timedelta(seconds=60)
+        async with svc.pool.connection() as conn:  # two passes whose resumes are lost: a slot, then a limit
+            assert (await queue.dispatch_once(conn, user_id=svc.local_user_id, now=clock.now, rng=svc.rng)
+                    ).released.thread_id == slot
+            await conn.execute("UPDATE sending_settings SET per_thread_daily_max = 1")
+            await conn.execute(  # c already had its one email today (an earlier step, say)
+                "INSERT INTO outbox (thread_id, step, user_id, kind, message_id, subject, text, status, sent_at)"
+                " SELECT id, 0, user_id, 'first', '<earlier@test>', 's', 't', 'sent', %s FROM threads WHERE id = %s",
+                (clock.now, limited))
+            over = (await queue.dispatch_once(conn, user_id=svc.local_user_id, now=clock.now, rng=svc.rng)).released
+            assert over is not None and (over.thread_id, over.event) == (limited, "limit")
+        query(database_url, "UPDATE send_queue SET dispatched_at = now() - interval '5 minutes'"
+                            " WHERE dispatched_at IS NOT NULL")
+        query(database_url, "DELETE FROM procrastinate_jobs")
+        await dispatch_sweep(SimpleNamespace(additional_context={"services": svc}), timestamp=0)
+    owed = {r["tid"]: r["type"] for r in query(
+        database_url, "SELECT args->>'thread_id' AS tid, args->'event'->>'type' AS type FROM procrastinate_jobs"
+                      " WHERE task_name = 'ea:resume_thread'")}
+    assert owed == {str(slot): "send_slot", str(limited): "limit"}, "a lost limit is never delivered as a slot"

@@ -64,7 +64,7 @@ async def enqueue(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, step
 async def replan(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> bool:
     """Put a released but unsent email back in line (its thread was paused): True when there was one."""
     cur = await conn.execute(
-        "UPDATE send_queue SET dispatched_at = NULL WHERE thread_id = %s AND wait_id = %s"
+        "UPDATE send_queue SET dispatched_at = NULL, released_as = NULL WHERE thread_id = %s AND wait_id = %s"
         " AND dispatched_at IS NOT NULL RETURNING user_id", (thread_id, wait_id))
     return await cur.fetchone() is not None
 
@@ -142,8 +142,8 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
                if not (paused and r["kind"] == "first")]
     over = next((r for r in pending if per_thread.get(r["thread_id"], 0) >= row["per_thread_daily_max"]), None)
     if over is not None:
-        await conn.execute("UPDATE send_queue SET dispatched_at = %s WHERE thread_id = %s AND step = %s",
-                           (now, over["thread_id"], over["step"]))
+        await conn.execute("UPDATE send_queue SET dispatched_at = %s, released_as = %s WHERE thread_id = %s"
+                           " AND step = %s", (now, EventType.limit.value, over["thread_id"], over["step"]))
         return Dispatch(Release(over["thread_id"], over["wait_id"], EventType.limit), now)
     spacing = timedelta(seconds=(row["spacing_min_seconds"] + row["spacing_max_seconds"]) / 2)
     slots = plan([Queued((r["thread_id"], r["step"]), _window(r)) for r in pending], now=now,
@@ -155,8 +155,8 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
         wake = min(slots.values(), default=None)
         return Dispatch(None, wake)
     gap = timedelta(seconds=rng.uniform(row["spacing_min_seconds"], row["spacing_max_seconds"]))
-    await conn.execute("UPDATE send_queue SET dispatched_at = %s WHERE thread_id = %s AND step = %s",
-                       (now, due["thread_id"], due["step"]))
+    await conn.execute("UPDATE send_queue SET dispatched_at = %s, released_as = %s WHERE thread_id = %s AND step = %s",
+                       (now, EventType.send_slot.value, due["thread_id"], due["step"]))
     await conn.execute("UPDATE sending_settings SET next_send_not_before = %s WHERE user_id = %s",
                        (now + gap, user_id))
     later = [at for key, at in slots.items() if key != (due["thread_id"], due["step"])]
@@ -173,9 +173,17 @@ async def users_with_pending(conn: AsyncConnection) -> list[UUID]:
 
 
 async def lost_releases(conn: AsyncConnection, *, older_than_seconds: int = 120) -> list[dict[str, Any]]:
-    """Released emails whose thread still waits for that slot: the resume was lost and is owed again."""
+    """Released emails whose thread still waits for that slot: the resume (`released_as`) was lost and is owed."""
     cur = await conn.execute(
-        "SELECT q.thread_id, q.wait_id FROM send_queue q JOIN threads t ON t.id = q.thread_id"
+        "SELECT q.thread_id, q.wait_id, q.released_as FROM send_queue q JOIN threads t ON t.id = q.thread_id"
         " WHERE q.dispatched_at < now() - make_interval(secs => %s) AND t.wait_id = q.wait_id AND t.status = %s",
         (older_than_seconds, Status.active.value))
     return await cur.fetchall()
+
+
+async def released_for(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> EventType | None:
+    """What the thread's email queued at `wait_id` was released for (send_slot | limit), or None: not released."""
+    cur = await conn.execute("SELECT released_as FROM send_queue WHERE thread_id = %s AND wait_id = %s"
+                             " AND dispatched_at IS NOT NULL", (thread_id, wait_id))
+    row = await cur.fetchone()
+    return EventType(row["released_as"]) if row and row["released_as"] else None
