@@ -190,14 +190,21 @@ async def test_bounce_rate_pauses_new_outreach_until_resumed(settings: Settings,
         assert [t for _, t, _ in resumed] == later
 
 
+async def _spaced(svc: Services, google: tuple[FakeGoogleOIDC, FakeGmail], clock: Clock,
+                  emails: list[str]) -> list[UUID]:
+    """Threads to `emails` started in an open window with a fixed 60 s spacing: the first goes, the others wait."""
+    svc.clock, svc.rng = clock, random.Random(5)
+    persona = await _world(svc, google, cap=50)
+    async with svc.pool.connection() as conn:
+        await conn.execute("UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
+    return await _start(svc, persona, emails)
+
+
 async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settings: Settings, google,
                                                                           database_url: str) -> None:
     clock = Clock(MONDAY_8AM + timedelta(hours=2))  # inside the window
     async with open_services(settings) as svc:
-        svc.clock, svc.rng = clock, random.Random(5)
-        persona = await _world(svc, google, cap=50)
-        query(database_url, "UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
-        first, second = await _start(svc, persona, ["now@example.com", "next@example.com"])
+        first, second = await _spaced(svc, google, clock, ["now@example.com", "next@example.com"])
 
         # The first email's dispatcher pass ran in its own run's job and released it there: sent, the thread waits
         # for the reply, and neither a dispatcher job nor a slot resume was queued for it.
@@ -215,12 +222,9 @@ async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settin
 
 async def test_a_reply_event_read_before_leaves_the_queued_email_in_line_or_delivers_its_release(settings: Settings, google,
                                                                        database_url: str) -> None:
-    clock = Clock(MONDAY_8AM + timedelta(hours=2))
+    clock = Clock(MONDAY_8AM + timedelta(hours=2))  # inside the window
     async with open_services(settings) as svc:
-        svc.clock, svc.rng = clock, random.Random(5)
-        persona = await _world(svc, google, cap=50)
-        query(database_url, "UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
-        _first, held = await _start(svc, persona, ["now@example.com", "next@example.com"])
+        _first, held = await _spaced(svc, google, clock, ["now@example.com", "next@example.com"])
         queued = query(database_url, "SELECT step, wait_id FROM send_queue WHERE thread_id = %s", (held,))
         assert len(queued) == 1
 
@@ -249,12 +253,9 @@ async def test_the_dispatch_sweep_delivers_a_lost_release_as_what_it_was(setting
 
     from runtime.sending import dispatch_sweep
 
-    clock = Clock(MONDAY_8AM + timedelta(hours=2))
+    clock = Clock(MONDAY_8AM + timedelta(hours=2))  # inside the window
     async with open_services(settings) as svc:
-        svc.clock, svc.rng = clock, random.Random(5)
-        persona = await _world(svc, google, cap=50)
-        query(database_url, "UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
-        _first, slot, limited = await _start(svc, persona, ["a@example.com", "b@example.com", "c@example.com"])
+        _first, slot, limited = await _spaced(svc, google, clock, ["a@example.com", "b@example.com", "c@example.com"])
         clock.now += timedelta(seconds=60)
         async with svc.pool.connection() as conn:  # two passes whose resumes are lost: a slot, then a limit
             assert (await queue.dispatch_once(conn, user_id=svc.local_user_id, now=clock.now, rng=svc.rng)
