@@ -34,10 +34,11 @@ MAX_AUTO_RETRIES = 8  # about two hours of backoff with the default base; then t
 async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     """Move the thread as far as it goes, one worker at a time per thread; returns what happened.
 
-    A run that queued an email gets its dispatcher pass here, in the same job; when that pass releases this thread's
-    email (the usual case with an open window and no spacing due), the slot is delivered at once, still under the
-    thread's lock: no dispatcher job, no resume job. Released slots whose delivery a crash lost are re-delivered by
-    the dispatcher's sweep (`queue.lost_releases`), as for a released slot whose resume job was lost.
+    A run that queued an email first in its mailbox's line (an answer, usually) gets its dispatcher pass here, in
+    the same job; when that pass releases this thread's email (the window open, no spacing due), the slot is
+    delivered at once, still under the thread's lock: no dispatcher job, no resume job. An email behind others (a
+    campaign's first emails) wakes the dispatcher job as before, whose queued passes collapse into one. A release
+    a crash lost before delivery is delivered by the job's next run (`_slow_input`) or the dispatcher's sweep.
     """
     async with svc.locks.hold(f"thread:{thread_id}"):
         while True:
@@ -45,6 +46,11 @@ async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | Non
             with checkpoints.read_once():
                 outcome = await _advance(svc, thread_id=thread_id, event=event, wake=wake)
             if outcome != "ran" or wake.user_id is None:
+                return outcome
+            async with svc.pool.connection() as conn:
+                alone = await queue.first_in_line(conn, thread_id=thread_id)
+            if not alone:
+                await defer_dispatch(svc.jobs, user_id=wake.user_id)
                 return outcome
             dispatched = await run_dispatch(svc, user_id=wake.user_id, keep=thread_id)
             released = dispatched.released

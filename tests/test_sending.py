@@ -190,6 +190,10 @@ async def test_bounce_rate_pauses_new_outreach_until_resumed(settings: Settings,
         assert [t for _, t, _ in resumed] == later
 
 
+def _persona_of(database_url: str, thread_id: UUID) -> UUID:
+    return query(database_url, "SELECT assistant_id FROM threads WHERE id = %s", (thread_id,))[0]["assistant_id"]
+
+
 async def _spaced(svc: Services, google: tuple[FakeGoogleOIDC, FakeGmail], clock: Clock,
                   emails: list[str]) -> list[UUID]:
     """Threads to `emails` started in an open window with a fixed 60 s spacing: the first goes, the others wait."""
@@ -218,6 +222,15 @@ async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settin
             ("ea:dispatch_sends", clock.now + timedelta(seconds=60))]
         assert query(database_url, "SELECT thread_id, dispatched_at FROM send_queue WHERE dispatched_at IS NULL") == [
             {"thread_id": second, "dispatched_at": None}]
+
+        # An email behind another in line (a campaign's next first email) wakes the dispatcher job instead: its
+        # queued passes collapse into one, so a thousand starts do not make a thousand passes over the queue.
+        [third] = await _start(svc, _persona_of(database_url, first), ["later@example.com"])
+        jobs = query(database_url, "SELECT task_name, scheduled_at FROM procrastinate_jobs ORDER BY id")
+        assert [(j["task_name"], j["scheduled_at"]) for j in jobs] == [
+            ("ea:dispatch_sends", clock.now + timedelta(seconds=60)), ("ea:dispatch_sends", None)]
+        assert query(database_url, "SELECT dispatched_at FROM send_queue WHERE thread_id = %s", (third,)) == [
+            {"dispatched_at": None}]
 
 
 async def test_a_reply_event_read_before_leaves_the_queued_email_in_line_or_delivers_its_release(settings: Settings, google,

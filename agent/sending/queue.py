@@ -61,6 +61,16 @@ async def enqueue(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, step
     )
 
 
+async def first_in_line(conn: AsyncConnection, *, thread_id: UUID) -> bool:
+    """The thread's queued email has no other queued email of its mailbox ahead of or beside it (same priority)."""
+    cur = await conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM send_queue q JOIN send_queue o ON o.user_id = q.user_id"
+        " AND o.dispatched_at IS NULL AND o.thread_id <> q.thread_id AND o.priority <= q.priority"
+        " WHERE q.thread_id = %s AND q.dispatched_at IS NULL) AS alone", (thread_id,))
+    row = await cur.fetchone()
+    return bool(row["alone"])
+
+
 async def replan(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> bool:
     """Put a released but unsent email back in line (its thread was paused): True when there was one."""
     cur = await conn.execute(
