@@ -29,16 +29,19 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 3600
 MAX_AUTO_RETRIES = 8  # about two hours of backoff with the default base; then the user decides
+INLINE_PASS_AHEAD = 8
+"""A run makes the dispatcher pass itself when fewer queued emails than this go before its own (see `advance`)."""
 
 
 async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | None) -> str:
     """Move the thread as far as it goes, one worker at a time per thread; returns what happened.
 
-    A run that queued an email first in its mailbox's line (an answer, usually) gets its dispatcher pass here, in
-    the same job; when that pass releases this thread's email (the window open, no spacing due), the slot is
-    delivered at once, still under the thread's lock: no dispatcher job, no resume job. An email behind others (a
-    campaign's first emails) wakes the dispatcher job as before, whose queued passes collapse into one. A release
-    a crash lost before delivery is delivered by the job's next run (`_slow_input`) or the dispatcher's sweep.
+    A run that queued an email near the head of its mailbox's line (an answer, usually) gets its dispatcher pass
+    here, in the same job; when that pass releases this thread's email (the window open, no spacing due), the slot
+    is delivered at once, still under the thread's lock: no dispatcher job, no resume job. An email behind
+    INLINE_PASS_AHEAD others (a campaign's first emails) wakes the dispatcher job as before, whose queued passes
+    collapse into one. A release a crash lost before delivery is delivered by the job's next run (`_slow_input`)
+    or the dispatcher's sweep.
     """
     async with svc.locks.hold(f"thread:{thread_id}"):
         while True:
@@ -48,8 +51,8 @@ async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | Non
             if outcome != "ran" or wake.user_id is None:
                 return outcome
             async with svc.pool.connection() as conn:
-                alone = await queue.first_in_line(conn, thread_id=thread_id)
-            if not alone:
+                ahead = await queue.ahead_in_line(conn, thread_id=thread_id, up_to=INLINE_PASS_AHEAD)
+            if ahead >= INLINE_PASS_AHEAD:
                 await defer_dispatch(svc.jobs, user_id=wake.user_id)
                 return outcome
             dispatched = await run_dispatch(svc, user_id=wake.user_id, keep=thread_id)

@@ -61,14 +61,15 @@ async def enqueue(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID, step
     )
 
 
-async def first_in_line(conn: AsyncConnection, *, thread_id: UUID) -> bool:
-    """The thread's queued email has no other queued email of its mailbox ahead of or beside it (same priority)."""
+async def ahead_in_line(conn: AsyncConnection, *, thread_id: UUID, up_to: int) -> int:
+    """How many queued emails of the mailbox go before or beside the thread's queued one (same priority), up to
+    `up_to`: an index range scan of that many rows at most."""
     cur = await conn.execute(
-        "SELECT NOT EXISTS (SELECT 1 FROM send_queue q JOIN send_queue o ON o.user_id = q.user_id"
+        "SELECT count(*) AS n FROM (SELECT 1 FROM send_queue q JOIN send_queue o ON o.user_id = q.user_id"
         " AND o.dispatched_at IS NULL AND o.thread_id <> q.thread_id AND o.priority <= q.priority"
-        " WHERE q.thread_id = %s AND q.dispatched_at IS NULL) AS alone", (thread_id,))
+        " WHERE q.thread_id = %s AND q.dispatched_at IS NULL LIMIT %s) ahead", (thread_id, up_to))
     row = await cur.fetchone()
-    return bool(row["alone"])
+    return int(row["n"])
 
 
 async def replan(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> bool:
