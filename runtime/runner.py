@@ -50,13 +50,8 @@ async def advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | Non
                 outcome = await _advance(svc, thread_id=thread_id, event=event, wake=wake)
             if outcome != "ran" or wake.user_id is None:
                 return outcome
-            async with svc.pool.connection() as conn:
-                ahead = await queue.ahead_in_line(conn, thread_id=thread_id, up_to=INLINE_PASS_AHEAD)
-            if ahead >= INLINE_PASS_AHEAD:
-                await defer_dispatch(svc.jobs, user_id=wake.user_id)
-                return outcome
-            dispatched = await run_dispatch(svc, user_id=wake.user_id, keep=thread_id)
-            released = dispatched.released
+            dispatched = await run_dispatch(svc, user_id=wake.user_id, keep=thread_id, unless_ahead=INLINE_PASS_AHEAD)
+            released = dispatched.released if dispatched is not None else None
             if released is None or released.thread_id != thread_id:
                 return outcome
             failpoints.reached("before_slot_delivery")  # released, not yet delivered: a re-run job delivers it

@@ -23,12 +23,19 @@ def register(app: procrastinate.App) -> None:
     )
 
 
-async def run_dispatch(svc: Services, *, user_id: UUID, keep: UUID | None = None) -> queue.Dispatch:
+async def run_dispatch(svc: Services, *, user_id: UUID, keep: UUID | None = None,
+                       unless_ahead: int | None = None) -> queue.Dispatch | None:
     """One dispatcher pass under the mailbox's lock; releases a thread and schedules the next pass.
 
     A release of thread `keep` is not queued as a resume: the caller (the runner, holding that thread) delivers it.
+    With `unless_ahead`, when that many queued emails go before keep's, no pass is made here: the dispatcher job is
+    woken instead (its queued passes collapse) and None is returned.
     """
     async with svc.pool.connection() as conn:
+        if keep is not None and unless_ahead is not None and \
+                await queue.ahead_in_line(conn, thread_id=keep, up_to=unless_ahead) >= unless_ahead:
+            await defer_dispatch(svc.jobs, user_id=user_id)
+            return None
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dispatch:{user_id}",))
         result = await queue.dispatch_once(conn, user_id=user_id, now=svc.clock(), rng=svc.rng)
     if result.released is not None and result.released.thread_id != keep:
