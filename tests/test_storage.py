@@ -72,7 +72,11 @@ async def test_the_storage_migration_compacts_existing_mail_and_drops_unread_ind
         query(url, "INSERT INTO messages (user_id, thread_id, direction, transport, provider_message_id, from_addr,"
                    " to_addr, text, full_text) VALUES (%s, %s, 'in', 'sandbox', %s, 'a@x', 'b@x', %s, %s)",
               (user, thread, uuid.uuid4().hex, text, full))
-    assert await db.apply_migrations(url) == [11]
+    upto_011 = tmp_path / "upto_011"
+    upto_011.mkdir()
+    for _, _, path in files[:11]:  # later migrations are not this test's
+        (upto_011 / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    assert await db.apply_migrations(url, upto_011) == [11]
     assert [r["full_text"] for r in query(url, "SELECT full_text FROM messages ORDER BY text")] == ["", "Yes.\n> Hello."]
     indexes = {r["indexname"] for r in query(url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
     assert {"events_decision_at_idx", "events_user_level_idx", "sandbox_mail_sent_idx", "checkpoints_pkey",
