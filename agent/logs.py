@@ -24,6 +24,10 @@ CHATTY = ("openai", "httpx", "httpcore", "httpx2", "httpcore2", "urllib3", "goog
           "google_auth_httplib2", "authlib", "cachecontrol", "langsmith", "langgraph", "langchain", "hpack",
           "psycopg", "procrastinate.psycopg_connector", "asyncio", "multipart", "mailparser_reply", "grpc")
 QUIET = ("psycopg.pool",)  # three INFO lines per pooled connection
+# procrastinate's worker says "Starting job" and "ended with status" at INFO for every job, and its periodic deferrer
+# "deferred" for every tick (every 5 s for the timers); the `job done` line (runtime/jobs.py) says what matters
+# once: below DEBUG they are dropped.
+JOB_CHATTER = ("procrastinate.worker", "procrastinate.periodic")
 # OAuth access tokens and refresh tokens look like these whatever the provider.
 TOKEN_PATTERNS = re.compile(r"\b(ya29\.[\w.-]+|1//[\w.-]+|eyJ[\w-]{10,}\.[\w-]+\.[\w-]+|sk-[\w-]{8,})")
 REDACTED = "[redacted]"
@@ -139,6 +143,8 @@ def configure(*, level: str, fmt: str, secrets: Iterable[str] = ()) -> None:
         logging.getLogger(name).setLevel(floor)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(floor, logging.WARNING))
+    for name in JOB_CHATTER:
+        logging.getLogger(name).setLevel(logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

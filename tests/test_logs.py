@@ -115,3 +115,50 @@ def test_other_libraries_debug_is_dropped_ours_kept_and_secrets_redacted() -> No
     assert redact.filter(_record("authlib", logging.WARNING, "token refresh failed"))
     job = _record("procrastinate.worker", logging.DEBUG, "Starting job ea:resume_thread[7](thread_id='t', text='hi')")
     assert redact.filter(job) and job.getMessage() == "Starting job ea:resume_thread[7](…)"
+
+
+@pytest.fixture
+def restored_logging() -> object:
+    """logs.configure changes the process's logging: put the root's handlers and the loggers' levels back after."""
+    root = logging.getLogger()
+    names = (*logs.CHATTY, *logs.QUIET, *logs.JOB_CHATTER, "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in names}
+    yield
+    handlers, level, levels = saved
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+
+
+async def test_ticks_and_procrastinates_per_job_lines_stay_out_of_an_info_log(caplog: pytest.LogCaptureFixture,
+                                                                              restored_logging: object) -> None:
+    from types import SimpleNamespace
+
+    from runtime.jobs import observe_job
+
+    logs.configure(level="INFO", fmt="text")  # replaces the root's handlers, caplog's too: put it back
+    logging.getLogger().addHandler(caplog.handler)
+    assert not logging.getLogger("procrastinate.worker.in-process").isEnabledFor(logging.INFO)
+    assert not logging.getLogger("procrastinate.periodic").isEnabledFor(logging.INFO)
+    assert logging.getLogger("procrastinate.worker").isEnabledFor(logging.WARNING)
+
+    async def ok() -> None:
+        return None
+
+    async def boom() -> None:
+        raise RuntimeError("tick failed")
+
+    def job(task: str, **kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(job=SimpleNamespace(id=1, task_name=task, task_kwargs=kwargs))
+
+    with caplog.at_level(logging.DEBUG, logger="runtime.jobs"):  # to see that a tick's line is DEBUG, not dropped
+        await observe_job(ok, job("ea:timers", timestamp=1), None)
+        with pytest.raises(RuntimeError):
+            await observe_job(boom, job("ea:timers", timestamp=2), None)
+        await observe_job(ok, job("ea:resume_thread", thread_id="t", event={}), None)
+    levels = [(r.getMessage(), r.levelname) for r in caplog.records if r.getMessage().startswith("job done")]
+    assert levels == [("job done: ea:timers #1 succeeded", "DEBUG"), ("job done: ea:timers #1 failed", "INFO"),
+                      ("job done: ea:resume_thread #1 succeeded", "INFO")]
+    logs.configure(level="DEBUG", fmt="text")
+    assert logging.getLogger("procrastinate.worker").isEnabledFor(logging.DEBUG)
