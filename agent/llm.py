@@ -9,7 +9,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from agent import failpoints, metrics
 from agent.config import Settings
@@ -157,8 +157,6 @@ def _strict(node: Any) -> Any:
 
 def parse_answer(schema: type[T], message: Any) -> T:
     """The schema's object from the model's message; a refusal or an answer that does not validate is an error."""
-    from pydantic import ValidationError
-
     refusal = (getattr(message, "additional_kwargs", None) or {}).get("refusal")
     if refusal:
         raise ModelUnavailable(f"The language model refused ({str(refusal)[:300]}).")

@@ -90,17 +90,6 @@ async def defer_dispatch(app: procrastinate.App, *, user_id: UUID, at: datetime 
         return
 
 
-class JobScheduler:
-    """The graph's send-queue wake-ups, backed by procrastinate (follow-up timers are a due time: runtime/timers.py)."""
-
-    def __init__(self, app: procrastinate.App) -> None:
-        self._app = app
-
-    async def dispatch_soon(self, *, user_id: UUID) -> None:
-        """Wake the send-queue dispatcher for this mailbox."""
-        await defer_dispatch(self._app, user_id=user_id)
-
-
 class JobManager(manager.JobManager):
     """procrastinate's job manager, with retries that give way to an identical queued job.
 

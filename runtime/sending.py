@@ -7,7 +7,6 @@ from uuid import UUID
 import procrastinate
 
 from agent.sending import queue
-from agent.threads.lifecycle import EventType
 from runtime.defer import DISPATCH, defer_dispatch, defer_resume
 from runtime.services import Services
 
@@ -61,5 +60,5 @@ async def dispatch_sweep(context: procrastinate.JobContext, timestamp: int) -> N
         await defer_dispatch(svc.jobs, user_id=user_id)
     for row in released:
         await defer_resume(svc.jobs, thread_id=row["thread_id"],
-                           event={"type": row["released_as"] or EventType.send_slot.value, "wait_id": row["wait_id"]},
+                           event={"type": row["released_as"], "wait_id": row["wait_id"]},
                            queueing_lock=f"slot:{row['thread_id']}:{row['wait_id']}")

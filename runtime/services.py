@@ -30,7 +30,6 @@ from agent.threads import service as threads
 from agent.threads.models import ThreadRow
 from agent.users import service as users
 from graphs.context import Context, RunRows, Scheduler, utc_now
-from runtime.defer import JobScheduler
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +98,13 @@ class Services:
             return RunRows(thread=thread)  # context_for raises: the run parks on it
         return RunRows(thread=thread, persona=persona, user_email=email)
 
-    async def context_for(self, rows: RunRows, *, scheduler: Scheduler | None = None) -> Context:
-        """The graph's run-time context for one run of a thread; its nodes share `rows`."""
+    async def context_for(self, rows: RunRows, *, scheduler: Scheduler) -> Context:
+        """The graph's run-time context for one run of a thread; its nodes share `rows`, `scheduler` wakes the send queue."""
         if rows.thread is None or rows.persona is None or rows.user_email is None:
             raise NotFound("The thread's persona or user is gone.")
         return Context(
             pool=self.pool, llm=self.llm, transport=await self.thread_transport(rows.thread),
             sender=self._sender(rows.user_email, rows.persona.sender_name),
-            scheduler=scheduler or JobScheduler(self.jobs),
+            scheduler=scheduler,
             clock=self.clock, rows=rows,
         )

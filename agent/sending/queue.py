@@ -194,7 +194,7 @@ async def lost_releases(conn: AsyncConnection, *, older_than_seconds: int = 120)
 
 async def released_for(conn: AsyncConnection, *, thread_id: UUID, wait_id: str) -> EventType | None:
     """What the thread's email queued at `wait_id` was released for (send_slot | limit), or None: not released."""
-    cur = await conn.execute("SELECT released_as FROM send_queue WHERE thread_id = %s AND wait_id = %s"
-                             " AND dispatched_at IS NOT NULL", (thread_id, wait_id))
+    cur = await conn.execute("SELECT released_as FROM send_queue WHERE thread_id = %s AND wait_id = %s",
+                             (thread_id, wait_id))  # set exactly while the email is released (NULL when queued)
     row = await cur.fetchone()
     return EventType(row["released_as"]) if row and row["released_as"] else None
