@@ -7,10 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 
 from tests.support import free_port
 
@@ -153,3 +157,25 @@ def _frame(frame: str) -> tuple[str, str]:
 def _package(path: str) -> str:
     """The top-level package (or file) of a path."""
     return path.split("/", 1)[0] if "/" in path else path
+
+
+@contextmanager
+def database(admin: str | None, work: Path, *, prefix: str) -> Iterator[str]:
+    """A fresh database's conninfo, on `admin` or on an embedded server that lives as long as this block."""
+    server = None
+    if admin is None:
+        import pgserver
+
+        server = pgserver.get_server(work / "pg", cleanup_mode="delete")
+        admin = server.get_uri()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        yield psycopg.conninfo.make_conninfo(admin, dbname=name)
+    finally:
+        if server is not None:
+            server.cleanup()
+        else:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench import procs
 from tests.fakes.gmail import FakeGmail
 from tests.fakes.google_oidc import FakeGoogleOIDC
 from tests.fakes.openai_fake import FakeOpenAI
@@ -47,17 +48,12 @@ TEXTS = ("Interested - what does it cost?", "Sounds good. How does onboarding wo
 @contextmanager
 def database() -> Iterator[str]:
     """A fresh embedded PostgreSQL with one empty database; yields its conninfo."""
-    import pgserver
-
     work = Path(tempfile.mkdtemp(prefix="ea-storage-"))
     work.chmod(0o755)  # as root, pgserver runs postgres as an unprivileged user
-    pg = pgserver.get_server(work / "pg", cleanup_mode="delete")
     try:
-        with psycopg.connect(pg.get_uri(), autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "storage"')
-        yield psycopg.conninfo.make_conninfo(pg.get_uri(), dbname="storage")
+        with procs.database(None, work, prefix="storage") as url:
+            yield url
     finally:
-        pg.cleanup()
         shutil.rmtree(work, ignore_errors=True)
 
 
