@@ -233,8 +233,8 @@ async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settin
         assert len(query(database_url, "SELECT 1 FROM send_queue WHERE dispatched_at IS NULL")) == 1 + len(more)
 
 
-async def test_a_reply_event_read_before_leaves_the_queued_email_in_line_or_delivers_its_release(settings: Settings, google,
-                                                                       database_url: str) -> None:
+async def test_a_reply_event_read_before_leaves_the_queued_email_in_line_or_delivers_its_release(
+        settings: Settings, google, database_url: str) -> None:
     clock = Clock(MONDAY_8AM + timedelta(hours=2))  # inside the window
     async with open_services(settings) as svc:
         _first, held = await _spaced(svc, google, clock, ["now@example.com", "next@example.com"])
