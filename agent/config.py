@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     llm_model: str = Field(default="gpt-4o-mini", validation_alias="EA_LLM_MODEL")
     llm_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="EA_LLM_TIMEOUT_SECONDS")
     llm_max_retries: int = Field(default=2, ge=0, le=10, validation_alias="EA_LLM_MAX_RETRIES")
+    # Model calls in flight per process (0: no limit); a call waits for a place before its timeout starts.
+    llm_concurrency: int = Field(default=0, ge=0, le=1024, validation_alias="EA_LLM_CONCURRENCY")
 
     google_client_id: str | None = Field(default=None, validation_alias="GOOGLE_CLIENT_ID")
     google_client_secret: SecretStr | None = Field(default=None, validation_alias="GOOGLE_CLIENT_SECRET")
@@ -64,7 +66,7 @@ class Settings(BaseSettings):
     google_max_attempts: int = Field(default=6, ge=1, le=20, validation_alias="EA_GOOGLE_MAX_ATTEMPTS")
 
     worker_in_process: bool = Field(default=True, validation_alias="EA_WORKER_IN_PROCESS")
-    worker_concurrency: int = Field(default=64, ge=1, le=256, validation_alias="EA_WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(default=256, ge=1, le=1024, validation_alias="EA_WORKER_CONCURRENCY")
     db_pool_size: int = Field(default=10, ge=2, le=100, validation_alias="EA_DB_POOL_SIZE")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")

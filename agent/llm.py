@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -81,6 +83,7 @@ class LanguageModel:
         self._settings = settings
         self._chat: Any = None
         self._structured: dict[type, Any] = {}
+        self._gate: asyncio.Semaphore | None = None
 
     @property
     def name(self) -> str:
@@ -109,6 +112,15 @@ class LanguageModel:
             )
         return self._chat
 
+    def _place(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A place among the calls in flight (EA_LLM_CONCURRENCY; a local model serves a few at a time)."""
+        limit = self._settings.llm_concurrency
+        if not limit:
+            return contextlib.nullcontext()
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(limit)
+        return self._gate
+
     async def structured(self, schema: type[T], system: str, user: str) -> T:
         """Ask for one object of the schema; transient errors are retried by the client."""
         result, _usage = await self.structured_with_usage(schema, system, user)
@@ -119,14 +131,16 @@ class LanguageModel:
         chat = self._structured.get(schema)
         if chat is None:  # one bound client per schema; the request's response_format is built once
             chat = self._structured[schema] = self._client().bind(extra_body={"response_format": response_format(schema)})
-        started = time.perf_counter()
-        failpoints.reached("before_model_call")
-        try:
-            with metrics.model_call(schema.__name__) as callbacks:
-                message = await chat.ainvoke([("system", system), ("human", user)], config={"callbacks": callbacks})
-        except Exception as exc:  # any client or network failure parks the thread
-            log.warning("model call failed: %s", exc.__class__.__name__)
-            raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") from exc
+        async with self._place():
+            started = time.perf_counter()
+            failpoints.reached("before_model_call")
+            try:
+                with metrics.model_call(schema.__name__) as callbacks:
+                    message = await chat.ainvoke([("system", system), ("human", user)], config={"callbacks": callbacks})
+            except Exception as exc:  # any client or network failure parks the thread
+                log.warning("model call failed: %s", exc.__class__.__name__)
+                raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") \
+                    from exc
         usage = Usage.of(message, seconds=time.perf_counter() - started)
         failpoints.reached("after_model_call")
         return parse_answer(schema, message), usage

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from langchain_core.messages import AIMessage
 from openai.lib._parsing._completions import type_to_response_format_param
@@ -25,3 +27,19 @@ def test_answers_are_validated_and_refusals_and_bad_json_are_errors() -> None:
     for bad in ('{"return_date": "next week"}', '{"return_date": "2026-12-07"', "", "[]"):
         with pytest.raises(ModelUnavailable, match="no usable answer"):
             parse_answer(ReturnDate, AIMessage(content=bad))
+
+
+async def test_calls_in_flight_are_capped_by_the_setting(model) -> None:
+    # A local model serves a few requests at a time: the rest wait for a place, not against the client's timeout.
+    from agent.config import Settings
+    from agent.llm import LanguageModel
+
+    fake, _script = model
+    fake.latency_seconds = 0.3
+    llm = LanguageModel(Settings(OPENAI_API_KEY="k", OPENAI_BASE_URL=fake.base_url, EA_LLM_CONCURRENCY=2,
+                                 EA_LLM_MAX_RETRIES=0))
+    before = len(fake.arrivals)
+    await asyncio.gather(*(llm.structured(ReturnDate, "system", "When is she back?") for _ in range(4)))
+    arrivals = sorted(fake.arrivals[before:])
+    assert len(arrivals) == 4
+    assert arrivals[1] - arrivals[0] < 0.15 and arrivals[2] - arrivals[0] > 0.25  # two at once, then the next two
