@@ -115,6 +115,8 @@ class ConnectionPeak:
 
     def __init__(self, url: str) -> None:
         self._url, self.peak, self._stop = url, 0, threading.Event()
+        self.cpu, self.queries = 0.0, 0
+        """CPU seconds of the sampler's own backend (taken out of the Postgres CPU a reply costs)."""
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> ConnectionPeak:
@@ -131,6 +133,8 @@ class ConnectionPeak:
                 n = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                                  " AND pid <> pg_backend_pid() AND backend_type = 'client backend'").fetchone()[0]
                 self.peak = max(self.peak, n - 1)  # the probe's connection is not the app's
+                self.queries += 1
+            self.cpu = sum(psutil.Process(conn.info.backend_pid).cpu_times()[:2])  # the sampler's, not the app's
 
 
 def timer_work(url: str) -> dict[str, Any]:
@@ -213,7 +217,8 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
         pids = app.pids()
         for latency, n in ((0.0, 2), (1.0, 3)):
             fake.latency_seconds = latency
-            c0, q0, cpu0 = fill.commits(url), probe.queries, procs.cpu_seconds(pids, postmaster)
+            mine = frozenset({probe.conn.info.backend_pid})  # the bench's own polling is not the app's work
+            c0, q0, cpu0 = fill.commits(url), probe.queries, procs.cpu_seconds(pids, postmaster, besides=mine)
             rows0 = fill.checkpoint_rows(url)
             spies = [procs.py_spy(pid, logs / f"{role}-burst-{latency:g}.txt", cfg["spy"]) for role, pid in pids.items()]
             t0 = time.perf_counter()
@@ -222,7 +227,8 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
                 probe.wait_out(burst, n, 900)
             elapsed = time.perf_counter() - t0
             out[f"connections_peak_{latency:g}"] = peak.peak
-            cpu1, q1 = procs.cpu_seconds(pids, postmaster), probe.queries
+            cpu1, q1 = procs.cpu_seconds(pids, postmaster, besides=mine), probe.queries
+            cpu1["pg"] -= peak.cpu
             time.sleep(1.5)  # statistics are flushed about once a second
             c1 = fill.commits(url)
             rows1 = fill.checkpoint_rows(url)
@@ -234,7 +240,7 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
             if latency == 0:
                 out["cpu_per_reply_ms"] = sum(cpu1[k] - cpu0[k] for k in cpu0) / len(burst) * 1000
                 out["cpu_split"] = {k: (cpu1[k] - cpu0[k]) / len(burst) * 1000 for k in cpu0}
-                out["commits_per_reply"] = (c1 - c0 - (q1 - q0) - 4) / len(burst)
+                out["commits_per_reply"] = (c1 - c0 - (q1 - q0) - peak.queries - 4) / len(burst)
                 out["ckpt_rows_per_reply"] = {k: (rows1[k] - rows0[k]) / len(burst) for k in rows0}
             for role in pids:
                 raw = logs / f"{role}-burst-{latency:g}.txt"

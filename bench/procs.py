@@ -87,13 +87,16 @@ def rss_mib(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-def cpu_seconds(pids: dict[str, int], postmaster: int) -> dict[str, float]:
-    """CPU seconds used so far by these processes and by Postgres (the postmaster, its live and its reaped children)."""
+def cpu_seconds(pids: dict[str, int], postmaster: int, *, besides: frozenset[int] = frozenset()) -> dict[str, float]:
+    """CPU seconds used so far by these processes and by Postgres (the postmaster, its live and its reaped children),
+    leaving out the live backends in `besides` (the bench's own connections)."""
     used = {role: sum(psutil.Process(pid).cpu_times()[:2]) for role, pid in pids.items()}
     pm = psutil.Process(postmaster)
     times = pm.cpu_times()
     pg = times.user + times.system + times.children_user + times.children_system
     for child in pm.children(recursive=True):
+        if child.pid in besides:
+            continue
         try:
             pg += sum(child.cpu_times()[:2])
         except psutil.NoSuchProcess:

@@ -168,9 +168,11 @@ def _wait_answers(gmail: FakeGmail, pushes: list[Push], timeout: float) -> None:
 def run(cfg: Config, work: Path) -> dict[str, Any]:
     """Start Postgres, the fakes, the server (and worker), run the pushes; the figures."""
     recipients = [f"reader{i}@example.org" for i in range(cfg.count)]
+    oidc = FakeGoogleOIDC()
+    gmail = FakeGmail(oidc.email_for_access_token, scope_lookup=oidc.scopes_for_access_token)
+    oidc.keep_alive = gmail.keep_alive = True  # Google keeps connections open; the tests' fakes close each one
     with procs.database(cfg.pg, work, prefix="bench_push") as database_url, FakeOpenAI(responder=ScriptedModel()) as model, \
-            FakeGoogleOIDC() as oidc, FakeGmail(oidc.email_for_access_token,
-                                                scope_lookup=oidc.scopes_for_access_token) as gmail:
+            oidc, gmail:
         oidc.add_user("110000000000000000001", ALICE, "Alice Example")
         google = GoogleWorld(oidc, gmail, PushSigner(oidc, audience=PUSH_AUDIENCE, service_account_email=PUSH_ACCOUNT))
         env = {"DATABASE_URL": database_url, "EA_DATA_DIR": str(work / "data"), "OPENAI_API_KEY": "bench-key",

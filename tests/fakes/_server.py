@@ -100,6 +100,10 @@ def google_error(status: int, message: str | None = None, reason: str | None = N
 class FakeServer:
     """Base for a fake Google service on 127.0.0.1 served from a daemon thread."""
 
+    keep_alive = False
+    """Answer HTTP/1.1 and keep connections open, as Google does (a bench's choice; tests keep one request per
+    connection, so a stopped fake never answers late)."""
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -212,7 +216,7 @@ class FakeServer:
 
 def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"  # one request per connection: a stopped fake never answers late
+        protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
         disable_nagle_algorithm = True  # no delayed-ACK stall between the headers' and the body's writes
 
         def _dispatch(self) -> None:
