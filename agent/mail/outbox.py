@@ -119,12 +119,13 @@ async def _claim(
 ) -> tuple[dict[str, Any], bool, dict[str, Any] | None] | SendResult:
     """The step's outbox row, locked and counted as one more attempt (with whether it was tried before and the
     thread's last message); or the step's result when it is already sent, refused, or the address is suppressed."""
-    await conn.execute(
+    # One statement: a new row, or the step's existing row unchanged; either way locked (as FOR UPDATE) and returned.
+    cur = await conn.execute(
         "INSERT INTO outbox (thread_id, step, user_id, kind, author, message_id, subject, text)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (thread_id, step) DO NOTHING",
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (thread_id, step) DO UPDATE SET step = outbox.step RETURNING *",
         (thread.id, step, thread.user_id, kind, author, new_message_id(sender.domain), subject, text),
     )
-    cur = await conn.execute("SELECT * FROM outbox WHERE thread_id = %s AND step = %s FOR UPDATE", (thread.id, step))
     row = await cur.fetchone()
     if row["status"] == "sent":
         return SendResult(True, row["message_id"])
