@@ -93,9 +93,9 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
             event, kind = None, None
         ready, graph_input = _direct_input(snap, thread, event)
         if ready:  # the usual case: the run starts in this same transaction
-            if not await lifecycle.start_running(conn, thread_id=thread_id):
-                return "held"
             rows = await svc.run_rows(conn, thread_id=thread_id)  # read once; every node of the run shares them
+            if rows is None:  # a Stop or Pause landed since the read
+                return "held"
 
     if not ready:
         decided = await _slow_input(svc, thread, snap, event)
@@ -103,9 +103,9 @@ async def _advance(svc: Services, *, thread_id: UUID, event: dict[str, Any] | No
             return decided
         graph_input = decided.value
         async with svc.pool.connection() as conn:
-            if not await lifecycle.start_running(conn, thread_id=thread_id):  # a Stop or Pause since the read wins
-                return "held"
             rows = await svc.run_rows(conn, thread_id=thread_id)
+            if rows is None:  # a Stop or Pause since the read wins
+                return "held"
     try:
         context = await svc.context_for(rows, scheduler=wake)
         # One checkpoint per run, at its end (and on any failure): a run repeated after a crash is safe, the outbox

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import procrastinate
 from psycopg import AsyncConnection
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from agent import unsubscribe
@@ -26,8 +27,8 @@ from agent.llm import LanguageModel
 from agent.mail.outbox import Sender
 from agent.mail.sandbox import SandboxTransport
 from agent.mail.transport import MailboxDisconnected, MailTransport
-from agent.threads import service as threads
-from agent.threads.models import ThreadRow
+from agent.threads import lifecycle
+from agent.threads.models import THREAD_COLUMNS, ThreadRow
 from agent.users import service as users
 from graphs.context import Context, RunRows, Scheduler, utc_now
 
@@ -88,9 +89,13 @@ class Services:
                       unsubscribe_url=partial(unsubscribe.url_for, self.settings.base_url, self.keyring))
 
     @staticmethod
-    async def run_rows(conn: AsyncConnection, *, thread_id: UUID) -> RunRows:
-        """The thread as it is now, its persona and the user's address, read once for a run (caller's connection)."""
-        thread = await threads.get_any(conn, thread_id=thread_id)
+    async def run_rows(conn: AsyncConnection, *, thread_id: UUID) -> RunRows | None:
+        """Mark the thread running: the thread as it is now, its persona and the user's address, read once for the
+        run (caller's connection); None when a pause or stop landed first."""
+        thread = await lifecycle.start_running(conn, thread_id=thread_id, columns=THREAD_COLUMNS,
+                                               row_factory=class_row(ThreadRow))
+        if thread is None:
+            return None
         try:
             persona = await assistants.get(conn, user_id=thread.user_id, assistant_id=thread.assistant_id)
             email = (await users.get(conn, user_id=thread.user_id))["email"]

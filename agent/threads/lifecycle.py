@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
+from psycopg.rows import AsyncRowFactory, tuple_row
 from psycopg.types.json import Jsonb
 
 
@@ -115,11 +116,14 @@ async def leave_wait(conn: AsyncConnection, *, thread_id: UUID) -> None:
                        " WHERE id = %s", (thread_id,))
 
 
-async def start_running(conn: AsyncConnection, *, thread_id: UUID) -> bool:
-    """Mark the thread active before the graph runs; False when a pause or stop landed first."""
-    cur = await conn.execute("UPDATE threads SET status = 'active', updated_at = now()"
-                             " WHERE id = %s AND status NOT IN ('paused', 'closed') RETURNING id", (thread_id,))
-    return await cur.fetchone() is not None
+async def start_running(conn: AsyncConnection, *, thread_id: UUID, columns: str = "id",
+                        row_factory: AsyncRowFactory[Any] = tuple_row) -> Any:
+    """Mark the thread active before the graph runs: the row's `columns` as they are now (in the caller's
+    `row_factory`); None when a pause or stop landed first."""
+    cur = conn.cursor(row_factory=row_factory)
+    await cur.execute(f"UPDATE threads SET status = 'active', updated_at = now()"  # columns: the caller's constant
+                      f" WHERE id = %s AND status NOT IN ('paused', 'closed') RETURNING {columns}", (thread_id,))
+    return await cur.fetchone()
 
 
 async def ran_cleanly(conn: AsyncConnection, *, thread_id: UUID) -> None:
