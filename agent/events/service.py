@@ -30,6 +30,23 @@ async def record(
     return await cur.fetchone() is not None
 
 
+_RECORD_KEYWORDS = frozenset({"detail", "actor", "model", "dedupe_key"})
+
+
+async def record_many(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID | None,
+                      entries: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Append several events of a thread in one round trip (each entry: kind, summary and record's keywords)."""
+    for _kind, _summary, kw in entries:
+        if unknown := kw.keys() - _RECORD_KEYWORDS:
+            raise TypeError(f"record_many: unknown event fields {sorted(unknown)}")
+    rows = [(user_id, thread_id, kind, summary, Jsonb(kw.get("detail") or {}), kw.get("actor", "assistant"),
+             kw.get("model"), kw.get("dedupe_key")) for kind, summary, kw in entries]
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO events (user_id, thread_id, kind, summary, detail, actor, model, dedupe_key) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", rows)
+
+
 async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID) -> list[dict[str, Any]]:
     """A thread's events, oldest first."""
     cur = await conn.execute(

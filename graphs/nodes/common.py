@@ -136,8 +136,7 @@ async def record_all(runtime: Runtime[Context], state: ThreadState, entries: lis
     """Append several events in one transaction."""
     thread, _persona = await load(runtime, state)
     async with connect(runtime) as conn:
-        for kind, summary, kw in entries:
-            await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind=kind, summary=summary, **kw)
+        await events.record_many(conn, user_id=thread.user_id, thread_id=thread.id, entries=entries)
 
 
 async def reply_came_first(runtime: Runtime[Context], state: ThreadState) -> bool:
