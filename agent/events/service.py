@@ -8,6 +8,16 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+_INSERT = ("INSERT INTO events (user_id, thread_id, kind, summary, detail, actor, model, dedupe_key) "
+           "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+
+
+def _values(user_id: UUID, thread_id: UUID | None, kind: str, summary: str = "", *,
+            detail: dict[str, Any] | None = None, actor: str = "assistant", model: str | None = None,
+            dedupe_key: str | None = None) -> tuple[Any, ...]:
+    """One event's parameters for `_INSERT` (the defaults of every event)."""
+    return user_id, thread_id, kind, summary, Jsonb(detail or {}), actor, model, dedupe_key
+
 
 async def record(
     conn: AsyncConnection,
@@ -22,29 +32,17 @@ async def record(
     dedupe_key: str | None = None,
 ) -> bool:
     """Append an event; with a dedupe_key a re-run records it only once. True when written."""
-    cur = await conn.execute(
-        "INSERT INTO events (user_id, thread_id, kind, summary, detail, actor, model, dedupe_key) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
-        (user_id, thread_id, kind, summary, Jsonb(detail or {}), actor, model, dedupe_key),
-    )
+    cur = await conn.execute(_INSERT + " RETURNING id", _values(
+        user_id, thread_id, kind, summary, detail=detail, actor=actor, model=model, dedupe_key=dedupe_key))
     return await cur.fetchone() is not None
-
-
-_RECORD_KEYWORDS = frozenset({"detail", "actor", "model", "dedupe_key"})
 
 
 async def record_many(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID | None,
                       entries: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Append several events of a thread in one round trip (each entry: kind, summary and record's keywords)."""
-    for _kind, _summary, kw in entries:
-        if unknown := kw.keys() - _RECORD_KEYWORDS:
-            raise TypeError(f"record_many: unknown event fields {sorted(unknown)}")
-    rows = [(user_id, thread_id, kind, summary, Jsonb(kw.get("detail") or {}), kw.get("actor", "assistant"),
-             kw.get("model"), kw.get("dedupe_key")) for kind, summary, kw in entries]
+    """Append several events of a thread in one round trip (each entry: kind, summary and record's fields)."""
+    rows = [_values(user_id, thread_id, kind, summary, **fields) for kind, summary, fields in entries]
     async with conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO events (user_id, thread_id, kind, summary, detail, actor, model, dedupe_key) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING", rows)
+        await cur.executemany(_INSERT, rows)
 
 
 async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import AsyncRowFactory, tuple_row
+from psycopg.rows import AsyncRowFactory
 from psycopg.types.json import Jsonb
 
 
@@ -116,8 +116,8 @@ async def leave_wait(conn: AsyncConnection, *, thread_id: UUID) -> None:
                        " WHERE id = %s", (thread_id,))
 
 
-async def start_running(conn: AsyncConnection, *, thread_id: UUID, columns: str = "id",
-                        row_factory: AsyncRowFactory[Any] = tuple_row) -> Any:
+async def start_running(conn: AsyncConnection, *, thread_id: UUID, columns: str,
+                        row_factory: AsyncRowFactory[Any]) -> Any:
     """Mark the thread active before the graph runs: the row's `columns` as they are now (in the caller's
     `row_factory`); None when a pause or stop landed first."""
     cur = conn.cursor(row_factory=row_factory)
