@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import email
 import html
@@ -13,8 +15,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
-from email.headerregistry import Address
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,14 @@ from agent.text import without_controls
 
 log = logging.getLogger(__name__)
 
-_SEND_POLICY = policy.SMTP.clone(cte_type="7bit")  # base64/quoted-printable bodies survive any relay
+_FOLD_AT = 78  # RFC 5322: header lines and 7bit body lines stay within 78 characters
+_ID_WORD = 900  # a plain message id may pass column 78, never 998: longer ones are encoded
+_FIELD_NAME_RE = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ":"
+_BUILT_HEADERS = frozenset({"from", "to", "subject", "date", "message-id", "in-reply-to", "references",
+                            "mime-version", "content-type", "content-transfer-encoding"})
+# local@domain with no space, control or special character, so nothing in it can end the '<...>' or the header
+_ADDR_SPEC_RE = re.compile(r'[^\x00-\x20\x7f<>()\[\],;:"\\@]+@[^\x00-\x20\x7f<>()\[\],;:"\\@]+')
+_SPECIALS_RE = re.compile(r'[][\\()<>@,:;".]')  # a display name with one of these is written as a quoted string
 _REPLY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl")
 _KEPT_HEADERS = ("Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence", "List-Id",
                  "List-Unsubscribe", "Return-Path", "X-Failed-Recipients")
@@ -106,24 +114,102 @@ def text_to_html(text: str) -> str:
 
 
 def build_message(msg: OutgoingMessage) -> bytes:
-    """Serialize an OutgoingMessage as RFC 5322 bytes (multipart/alternative, RFC 2047 headers)."""
-    out = EmailMessage(policy=_SEND_POLICY)
-    out["From"] = Address(display_name=_one_line(msg.from_name), addr_spec=msg.from_addr.strip())
-    out["To"] = Address(display_name=_one_line(msg.to_name), addr_spec=msg.to_addr.strip())
-    out["Subject"] = _one_line(msg.subject)
-    out["Date"] = format_datetime(datetime.now(UTC))
-    out["Message-ID"] = msg.message_id
+    """Serialize an OutgoingMessage as RFC 5322 bytes (multipart/alternative, RFC 2047 headers, CRLF)."""
+    head = [_address("From", msg.from_name, msg.from_addr), _address("To", msg.to_name, msg.to_addr),
+            _text("Subject", msg.subject), f"Date: {format_datetime(datetime.now(UTC))}\r\n",
+            _text("Message-ID", msg.message_id, _ID_WORD)]
     if msg.in_reply_to:
-        out["In-Reply-To"] = msg.in_reply_to
+        head.append(_text("In-Reply-To", msg.in_reply_to, _ID_WORD))
     if msg.references:
-        out["References"] = " ".join(msg.references)
-    for name, value in msg.extra_headers:
-        out[name] = value
-    out.set_content(msg.text, charset="utf-8")
-    out.add_alternative(text_to_html(msg.text), subtype="html", charset="utf-8")
-    for part in out.iter_parts():
-        del part["MIME-Version"]  # the stdlib repeats it on converted parts; it belongs on the top only
-    return out.as_bytes()
+        head.append(_text("References", " ".join(msg.references), _ID_WORD))
+    head += [_extra(name, value) for name, value in msg.extra_headers]
+    # '=_' occurs in no quoted-printable or base64 text, and 128 random bits in no 7bit one by chance.
+    boundary = f"=_{secrets.token_hex(16)}"
+    head.append(f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n')
+    delimiter = f"--{boundary}".encode()
+    parts = (_text_part("plain", msg.text), _text_part("html", text_to_html(msg.text)))
+    body = b"".join(delimiter + b"\r\n" + part + b"\r\n" for part in parts) + delimiter + b"--\r\n"
+    return "".join(head).encode("ascii") + body
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    """A UTF-8 text part: 7bit when ASCII with short lines, else the shorter of quoted-printable and base64."""
+    lines = text.encode("utf-8").splitlines()
+    body = b"\r\n".join(lines) + b"\r\n"
+    if body.isascii() and max(map(len, lines), default=0) <= _FOLD_AT:
+        cte = "7bit"
+    else:
+        qp, b64 = binascii.b2a_qp(body, istext=True), base64.encodebytes(body).replace(b"\n", b"\r\n")
+        cte, body = ("quoted-printable", qp) if len(qp) <= len(b64) else ("base64", b64)
+    return f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'.encode() + body
+
+
+def _plain(value: str, longest: int = _FOLD_AT - 1) -> bool:
+    """Whether a one-lined value can be written as is: ASCII, no '=?' a reader would decode, every word fits."""
+    return value.isascii() and "=?" not in value and all(len(word) <= longest for word in value.split(" "))
+
+
+def _text(name: str, value: str, longest: int = _FOLD_AT - 1) -> str:
+    """An unstructured header, one-lined; RFC 2047 encoded words unless the value is plain."""
+    value = _one_line(value)
+    return _fold(name, value.split() if _plain(value, longest) else _encoded_words(value, _FOLD_AT - len(name) - 2))
+
+
+def _address(name: str, display_name: str, addr: str) -> str:
+    """An address header: the display name quoted or RFC 2047-encoded as needed, then '<addr>'."""
+    addr, display_name = _addr_spec(addr), _one_line(display_name)
+    if not display_name:
+        return _fold(name, [addr])
+    if not _plain(display_name):
+        words = _encoded_words(display_name, _FOLD_AT - len(name) - 2)
+    elif _SPECIALS_RE.search(display_name):
+        words = ('"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"').split()
+    else:
+        words = display_name.split()
+    return _fold(name, [*words, f"<{addr}>"])
+
+
+def _addr_spec(addr: str) -> str:
+    """A bare address safe to put in a header, an internationalized domain in its ASCII (IDNA) form."""
+    local, _, domain = addr.strip().rpartition("@")
+    if not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
+    if not local.isascii() or not _ADDR_SPEC_RE.fullmatch(f"{local}@{domain}"):
+        raise ValueError(f"invalid email address: {addr!r}")
+    return f"{local}@{domain}"
+
+
+def _extra(name: str, value: str) -> str:
+    """A caller-given header; a value carrying its own header name (VerbatimHeader) is kept unfolded and unencoded."""
+    if not _FIELD_NAME_RE.fullmatch(name) or name.lower() in _BUILT_HEADERS:
+        raise ValueError(f"invalid extra header name: {name!r}")
+    line = f"{name}: {_one_line(value)}"
+    if str(getattr(value, "name", "")).lower() == name.lower() and line.isascii() and len(line) <= 998:
+        return line + "\r\n"
+    return _text(name, value)
+
+
+def _encoded_words(text: str, room: int) -> list[str]:
+    """RFC 2047 'B' encoded words of whole UTF-8 characters; the first fits in room columns, the others in 75."""
+    data, words = text.encode("utf-8"), []
+    while data:
+        cut = max(room - 12, 8) // 4 * 3  # bytes whose base64 fits beside the 12 characters of '=?utf-8?b??='
+        if cut < len(data):
+            while data[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte: cut before its character instead
+                cut -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[:cut]).decode()}?=")
+        data, room = data[cut:], 75
+    return words
+
+
+def _fold(name: str, words: list[str]) -> str:
+    """The header line 'Name: words', folded before a word that would pass column 78 (a longer word keeps its line)."""
+    lines = [f"{name}:"]
+    for i, word in enumerate(words):
+        if i and len(lines[-1]) + 1 + len(word) > _FOLD_AT:
+            lines.append("")
+        lines[-1] += " " + word
+    return "\r\n".join(lines) + "\r\n"
 
 
 def _unescape_8bit(value: str) -> str:
