@@ -91,14 +91,18 @@ def _window(row: dict[str, Any]) -> Window:
     return Window(frozenset(row["send_days"]), row["send_start"], row["send_end"], ZoneInfo(zone))
 
 
-async def _sent_since(conn: AsyncConnection, *, user_id: UUID, since: datetime) -> dict[UUID, int]:
+async def _sent_since(conn: AsyncConnection, *, user_id: UUID, since: datetime,
+                      thread_ids: list[UUID]) -> tuple[int, dict[UUID, int]]:
+    """Real sends since `since`: their total, and the count of each of these threads (one row per thread that sent,
+    plus one for all the others, so a busy day costs no more rows than the queue holds)."""
     cur = await conn.execute(
-        "SELECT o.thread_id, count(*) AS n FROM outbox o JOIN threads t ON t.id = o.thread_id"
-        " WHERE o.user_id = %s AND o.status = 'sent' AND o.sent_at >= %s AND t.transport <> 'sandbox'"
-        " GROUP BY o.thread_id",
-        (user_id, since),
+        "SELECT CASE WHEN o.thread_id = ANY(%s::uuid[]) THEN o.thread_id END AS thread_id, count(*) AS n"
+        " FROM outbox o JOIN threads t ON t.id = o.thread_id"
+        " WHERE o.user_id = %s AND o.status = 'sent' AND o.sent_at >= %s AND t.transport <> 'sandbox' GROUP BY 1",
+        (thread_ids, user_id, since),
     )
-    return {row["thread_id"]: row["n"] for row in await cur.fetchall()}
+    rows = await cur.fetchall()
+    return sum(row["n"] for row in rows), {row["thread_id"]: row["n"] for row in rows if row["thread_id"] is not None}
 
 
 async def bounce_rate(conn: AsyncConnection, *, user_id: UUID, window: int, since: datetime | None) -> tuple[float, int]:
@@ -147,10 +151,11 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
     row = await sending_settings.get_row(conn, user_id=user_id)
     day_tz = ZoneInfo(row["timezone"])
     today = now.astimezone(day_tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    per_thread = await _sent_since(conn, user_id=user_id, since=today)
     paused = await _check_bounces(conn, user_id=user_id, row=row)
     pending = [r for r in await (await conn.execute(PENDING_SQL, (user_id, HELD, PLAN_DEPTH))).fetchall()
                if not (paused and r["kind"] == "first")]
+    sent_today, per_thread = await _sent_since(conn, user_id=user_id, since=today,
+                                               thread_ids=[r["thread_id"] for r in pending])
     over = next((r for r in pending if per_thread.get(r["thread_id"], 0) >= row["per_thread_daily_max"]), None)
     if over is not None:
         await conn.execute("UPDATE send_queue SET dispatched_at = %s, released_as = %s WHERE thread_id = %s"
@@ -159,7 +164,7 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
     spacing = timedelta(seconds=(row["spacing_min_seconds"] + row["spacing_max_seconds"]) / 2)
     slots = plan([Queued((r["thread_id"], r["step"]), _window(r)) for r in pending], now=now,
                  not_before=row["next_send_not_before"], cap=sending_settings.effective_cap(row),
-                 sent_today=sum(per_thread.values()), day_tz=day_tz, spacing=spacing)
+                 sent_today=sent_today, day_tz=day_tz, spacing=spacing)
     await _store_estimates(conn, pending, slots)
     due = next((r for r in pending if (at := slots.get((r["thread_id"], r["step"]))) and at <= now), None)
     if due is None:
