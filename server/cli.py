@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -36,6 +37,16 @@ def _configure_logging(settings: Settings) -> None:
     logs.configure(level=settings.log_level, fmt=settings.log_format, secrets=secrets)
 
 
+def _freeze_startup_objects() -> None:
+    """Move what start-up built (modules, classes, clients) out of the collector's reach once it is built.
+
+    A full collection otherwise walks those ~200,000 long-lived objects each time: in a worker's 200-reply burst the
+    collector's own time went from 1.77 to 1.07 s of 24 s (gc.callbacks, process time). No collection first: it
+    would add a tenth of a second to every start, to free the little garbage start-up leaves once.
+    """
+    gc.freeze()
+
+
 def serve(args: argparse.Namespace) -> None:
     """Run the web server with the worker inside it."""
     settings = _settings(args)  # logging first: importing the app already logs (and warns)
@@ -43,7 +54,9 @@ def serve(args: argparse.Namespace) -> None:
 
     from server.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+    app = create_app(settings)
+    _freeze_startup_objects()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 log_config=None)
 
 
@@ -56,6 +69,7 @@ async def _worker(settings: Settings, metrics_port: int) -> None:
     async with open_services(settings) as services:
         listeners = MailListeners(services)
         await listeners.start()
+        _freeze_startup_objects()
         scrape = asyncio.create_task(serve_worker_metrics(settings, port=metrics_port)) if metrics_port else None
         try:
             await worker_run(services, name="worker", install_signal_handlers=True)
