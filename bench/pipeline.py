@@ -280,6 +280,7 @@ def run_variant(name: str, tree: Path, admin: str, pgdata: Path, fake: FakeOpenA
         burst = burst_a + burst_b
 
         log.info("%s: one reply at a time at 1 s", name)
+        fake.latency_seconds = 1.0
         serial, rest = extra[:cfg["serial"]], extra[cfg["serial"]:]
         t0 = time.perf_counter()
         for tid in serial:
