@@ -36,7 +36,7 @@ async def run_dispatch(svc: Services, *, user_id: UUID, keep: UUID | None = None
             await defer_dispatch(svc.jobs, user_id=user_id)
             return None
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dispatch:{user_id}",))
-        result = await queue.dispatch_once(conn, user_id=user_id, now=svc.clock(), rng=svc.rng)
+        result = await queue.dispatch_once(conn, user_id=user_id, now=svc.clock(), rng=svc.rng, prefer=keep)
     if result.released is not None and result.released.thread_id != keep:
         await defer_resume(svc.jobs, thread_id=result.released.thread_id,
                            event={"type": result.released.event, "wait_id": result.released.wait_id})

@@ -233,6 +233,31 @@ async def test_an_email_whose_slot_is_open_goes_in_the_run_that_queued_it(settin
         assert len(query(database_url, "SELECT 1 FROM send_queue WHERE dispatched_at IS NULL")) == 1 + len(more)
 
 
+async def test_a_pass_sends_its_own_runs_email_first_when_several_slots_are_open_never_past_the_spacing(
+        settings: Settings, google) -> None:
+    clock = Clock(MONDAY_8AM)  # before the window: the emails queue and nothing goes
+    async with open_services(settings) as svc:
+        svc.clock, svc.rng = clock, random.Random(5)
+        persona = await _world(svc, google, cap=50)
+        first, second, third = await _start(svc, persona, ["a@example.com", "b@example.com", "c@example.com"])
+        assert google[1].sent(ME) == []
+        clock.now += timedelta(hours=2)  # the window opens
+        async with svc.pool.connection() as conn:
+            # With spacing only the head of the line's slot has come: preferring the third does not jump the line.
+            await conn.execute("UPDATE sending_settings SET spacing_min_seconds = 60, spacing_max_seconds = 60")
+            head = await queue.dispatch_once(conn, user_id=svc.local_user_id, now=clock.now, rng=svc.rng, prefer=third)
+            assert head.released.thread_id == first and head.wake_at == clock.now + timedelta(seconds=60)
+            # Without spacing every slot has come: the preferred one goes, then the line's order.
+            await conn.execute("UPDATE sending_settings SET spacing_min_seconds = 0, spacing_max_seconds = 0,"
+                               " next_send_not_before = NULL")
+            mine = await queue.dispatch_once(conn, user_id=svc.local_user_id, now=clock.now, rng=svc.rng, prefer=third)
+            assert mine.released.thread_id == third and mine.wake_at == clock.now  # the open slot gets a pass at once
+            rest = await queue.dispatch_once(conn, user_id=svc.local_user_id, now=clock.now, rng=svc.rng)
+            assert rest.released.thread_id == second
+        assert {r["thread_id"] for r in query(settings.database_url, "SELECT thread_id FROM send_queue"
+                                              " WHERE dispatched_at IS NOT NULL")} == {first, second, third}
+
+
 async def test_a_reply_event_read_before_leaves_the_queued_email_in_line_or_delivers_its_release(
         settings: Settings, google, database_url: str) -> None:
     clock = Clock(MONDAY_8AM + timedelta(hours=2))  # inside the window

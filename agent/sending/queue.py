@@ -146,8 +146,14 @@ async def _store_estimates(conn: AsyncConnection, pending: list[dict[str, Any]],
     await threads.set_send_estimates(conn, thread_ids=ids, send_at=times)
 
 
-async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, rng: random.Random) -> Dispatch:
-    """Release at most one queued email whose slot has come, and estimate when the others will go."""
+async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, rng: random.Random,
+                        prefer: UUID | None = None) -> Dispatch:
+    """Release at most one queued email whose slot has come, and estimate when the others will go.
+
+    When several slots have come (no spacing, or a pass that was late), `prefer`'s email goes first: the run that
+    makes the pass for its own answer sends it itself. Releasing another thread's instead would cost that thread a
+    resume job and leave this one's for the next pass, and under load the two runs would keep crossing like this.
+    """
     row = await sending_settings.get_row(conn, user_id=user_id)
     day_tz = ZoneInfo(row["timezone"])
     today = now.astimezone(day_tz).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -166,7 +172,8 @@ async def dispatch_once(conn: AsyncConnection, *, user_id: UUID, now: datetime, 
                  not_before=row["next_send_not_before"], cap=sending_settings.effective_cap(row),
                  sent_today=sent_today, day_tz=day_tz, spacing=spacing)
     await _store_estimates(conn, pending, slots)
-    due = next((r for r in pending if (at := slots.get((r["thread_id"], r["step"]))) and at <= now), None)
+    ready = [r for r in pending if (at := slots.get((r["thread_id"], r["step"]))) and at <= now]
+    due = next((r for r in ready if r["thread_id"] == prefer), ready[0] if ready else None)
     if due is None:
         wake = min(slots.values(), default=None)
         return Dispatch(None, wake)
