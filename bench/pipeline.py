@@ -1,6 +1,6 @@
 """Pipeline benchmark: the real server and worker on real Postgres against the local model fake, before vs after.
 
-Run: `.venv/bin/python -m bench.pipeline [--quick] [--before REV]` (about 8 minutes on 2 cores, --quick about 3).
+Run: `.venv/bin/python -m bench.pipeline [--quick] [--before REV]` (about 9 minutes on 2 cores, --quick about 4).
 It starts an embedded PostgreSQL (pgserver), checks REV (default: the `core` branch) out into a temporary git
 worktree, and runs the same workload against that tree ("before") and this one ("after") in one run, each on a
 fresh database with `email-assistant serve` and `email-assistant worker` as subprocesses in local sandbox mode.
