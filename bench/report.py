@@ -72,7 +72,8 @@ def write_report(path: Path, results: dict[str, dict[str, Any]], *, cfg: dict[st
         f"- Machine: {machine}; every process (fakes, bench, Postgres) on it.",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; run took {duration / 60:.1f} min.",
         f"- Before: `{commits['before'][:10]}`; after: `{commits['after'][:10]}` (plus the working tree).",
-        f"- Counts: 2 × {cfg['burst']} burst threads (two rounds), {cfg['serial']} one-at-a-time replies, {cfg['rate_n']} replies at "
+        f"- Counts: 2 × {cfg['burst']} burst threads (two rounds), {cfg['serial']} one-at-a-time replies, "
+        f"{cfg['rate_n']} replies at "
         f"{cfg['rate']}/s (latency) and at {cfg['resume_rate']}/s (resume, at each size), "
         f"{cfg['storage']} full conversations, waiting threads "
         f"{cfg['small']:,} and {cfg['large']:,} (bulk-cloned in SQL from a real waiting thread, with its queued jobs).",
