@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=256, ge=1, le=1024, validation_alias="EA_WORKER_CONCURRENCY")
     db_pool_size: int = Field(default=10, ge=2, le=100, validation_alias="EA_DB_POOL_SIZE")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(default="auto", validation_alias="EA_EVENT_LOOP")
+    """`serve` and `worker`'s event loop: uvloop where it is installed (auto), or the standard library's."""
     retry_base_seconds: int = Field(default=30, ge=1, validation_alias="EA_RETRY_BASE_SECONDS")
     session_idle_minutes: int = Field(default=7 * 24 * 60, ge=1, validation_alias="EA_SESSION_IDLE_MINUTES")
     session_max_hours: int = Field(default=14 * 24, ge=1, validation_alias="EA_SESSION_MAX_HOURS")

@@ -47,6 +47,24 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def _use_uvloop(settings: Settings) -> bool:
+    """Whether `serve` and `worker` run on uvloop (EA_EVENT_LOOP; auto: when it is installed)."""
+    if settings.event_loop == "asyncio":
+        return False
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        if settings.event_loop == "uvloop":
+            raise ConfigError("EA_EVENT_LOOP=uvloop, but uvloop is not installed (pip install uvloop).") from None
+        return False
+    return True
+
+
+def _loop_name() -> str:
+    """The running event loop's kind, as logged at start: "uvloop" or "asyncio"."""
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+
 def serve(args: argparse.Namespace) -> None:
     """Run the web server with the worker inside it."""
     settings = _settings(args)  # logging first: importing the app already logs (and warns)
@@ -57,7 +75,7 @@ def serve(args: argparse.Namespace) -> None:
     app = create_app(settings)
     _freeze_startup_objects()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                log_config=None)
+                log_config=None, loop="uvloop" if _use_uvloop(settings) else "asyncio")
 
 
 async def _worker(settings: Settings, metrics_port: int) -> None:
@@ -66,6 +84,7 @@ async def _worker(settings: Settings, metrics_port: int) -> None:
     from runtime.worker import run as worker_run
     from server.metrics import serve_worker_metrics
 
+    logging.getLogger("email_assistant").info("worker event loop: %s", _loop_name())
     async with open_services(settings) as services:
         listeners = MailListeners(services)
         await listeners.start()
@@ -84,7 +103,13 @@ async def _worker(settings: Settings, metrics_port: int) -> None:
 def worker(args: argparse.Namespace) -> None:
     """Run only the job worker (scale out with several); --metrics-port serves its own /metrics."""
     settings = _settings(args)
-    asyncio.run(_worker(settings, settings.worker_metrics_port))  # --metrics-port overrides it in _settings
+    factory = None
+    if _use_uvloop(settings):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_worker(settings, settings.worker_metrics_port))  # --metrics-port overrides it in _settings
 
 
 async def _migrate(settings: Settings) -> list[int]:

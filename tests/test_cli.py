@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -188,3 +189,35 @@ def test_export_tracing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert os.environ["LANGSMITH_API_KEY"] == "lsv2-test" and os.environ["LANGSMITH_PROJECT"] == "real"
     assert "OPENAI_API_KEY" not in os.environ  # Settings reads the rest of .env itself
     assert export_tracing_env(tmp_path / "missing.env") == []
+
+
+def test_event_loop_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.config import ConfigError, Settings
+    from server.cli import _use_uvloop
+
+    assert _use_uvloop(Settings(EA_EVENT_LOOP="auto")) is True  # uvloop is a dependency on this platform
+    assert _use_uvloop(Settings(EA_EVENT_LOOP="asyncio")) is False
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed
+    assert _use_uvloop(Settings(EA_EVENT_LOOP="auto")) is False
+    with pytest.raises(ConfigError, match="uvloop is not installed"):
+        _use_uvloop(Settings(EA_EVENT_LOOP="uvloop"))
+
+
+@pytest.mark.parametrize(("setting", "loop"), [("auto", "uvloop"), ("asyncio", "asyncio")])
+def test_worker_runs_on_the_chosen_event_loop(database_url: str, model_env: dict[str, str], tmp_path: Path,
+                                              setting: str, loop: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
+    env.update(model_env, PYTHONPATH=str(ROOT), DATABASE_URL=database_url, EA_DATA_DIR=str(tmp_path / "data"),
+               EA_EVENT_LOOP=setting)
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=env, cwd=tmp_path,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "worker event loop:" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert f"worker event loop: {loop}" in log.read_text(), log.read_text()[-2000:]
