@@ -135,13 +135,14 @@ class LanguageModel:
             started = time.perf_counter()
             failpoints.reached("before_model_call")
             try:
-                with metrics.model_call(schema.__name__) as callbacks:
-                    message = await chat.ainvoke([("system", system), ("human", user)], config={"callbacks": callbacks})
+                with metrics.model_call(schema.__name__):
+                    message = await chat.ainvoke([("system", system), ("human", user)])
             except Exception as exc:  # any client or network failure parks the thread
                 log.warning("model call failed: %s", exc.__class__.__name__)
                 raise ModelUnavailable(f"The language model failed ({exc.__class__.__name__}: {str(exc)[:300]}).") \
                     from exc
         usage = Usage.of(message, seconds=time.perf_counter() - started)
+        metrics.model_tokens(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
         failpoints.reached("after_model_call")
         return parse_answer(schema, message), usage
 
