@@ -39,10 +39,13 @@ async def record(
 
 async def record_many(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID | None,
                       entries: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Append several events of a thread in one round trip (each entry: kind, summary and record's fields)."""
+    """Append several events of a thread in one statement (each entry: kind, summary and record's fields)."""
+    if not entries:
+        return
     rows = [_values(user_id, thread_id, kind, summary, **fields) for kind, summary, fields in entries]
-    async with conn.cursor() as cur:
-        await cur.executemany(_INSERT, rows)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    await conn.execute(_INSERT.replace("(%s, %s, %s, %s, %s, %s, %s, %s)", values),
+                       [v for row in rows for v in row])
 
 
 async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID) -> list[dict[str, Any]]:
