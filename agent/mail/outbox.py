@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
 from agent import failpoints, metrics, unsubscribe
 from agent.events import service as events
@@ -69,20 +69,22 @@ async def attempts(conn: AsyncConnection, *, thread_id: UUID, step: int) -> int:
     return row["attempts"] if row else 0
 
 
+Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+"""Opens one transaction (a pooled connection, committed on leaving the block)."""
 Gate = Callable[[AsyncConnection, ThreadRow, int], Awaitable[str | None]]
 """Runs first in the transaction that claims a step, with the thread as it is now and the step's attempts so far;
 a reason it returns withholds the step (nothing is claimed, what the gate wrote commits)."""
 
 
 async def send_step(
-    pool: AsyncConnectionPool, transport: MailTransport, *, thread_id: UUID, step: int, kind: str, author: str,
+    begin: Begin, transport: MailTransport, *, thread_id: UUID, step: int, kind: str, author: str,
     subject: str, text: str, sender: Sender, sent_at: datetime, gate: Gate | None = None,
 ) -> SendResult:
     """Send the message of one step exactly once (sent → skip; pending → reconcile, then send)."""
     # The attempt is committed before a provider is called, and the result recorded after it; the sandbox mailbox
     # lives in this database, so there the send and its record commit in the claiming transaction.
     in_database = isinstance(transport, SandboxTransport)
-    async with pool.connection() as conn:
+    async with begin() as conn:
         thread = await threads.get_any(conn, thread_id=thread_id)
         if gate is not None:
             withheld = await gate(conn, thread, await attempts(conn, thread_id=thread_id, step=step))
@@ -104,7 +106,7 @@ async def send_step(
         found = await transport.find_sent(row["message_id"]) if tried else None
         sent = found or await transport.send(msg)
         failpoints.reached("after_transport_send")
-        async with pool.connection() as conn:
+        async with begin() as conn:
             await _finalize(conn, thread=thread, step=step, msg=msg, sent=sent, author=author, kind=kind,
                             transport=transport.name, reconciled=found is not None, sent_at=sent_at)
     if found is not None:
@@ -167,8 +169,9 @@ async def _finalize(
     )
     await messages.insert_outbound(conn, user_id=thread.user_id, thread_id=thread.id, transport=transport,
                                    msg=msg, sent=sent, author=author)
-    await threads.record_conversation(conn, thread_id=thread.id, provider_thread_id=sent.provider_thread_id,
-                                      subject=msg.subject)
+    if thread.provider_thread_id is None or thread.subject is None:  # the first send: both are set once
+        await threads.record_conversation(conn, thread_id=thread.id, provider_thread_id=sent.provider_thread_id,
+                                          subject=msg.subject)
     await events.record(conn, user_id=thread.user_id, thread_id=thread.id, kind="sent", actor=author,
                         summary=f"Sent {kind.replace('_', ' ')} to {msg.to_addr}.",
                         detail={"step": step, "message_id": msg.message_id, "reconciled": reconciled},

@@ -139,6 +139,12 @@ async def record_all(runtime: Runtime[Context], state: ThreadState, entries: lis
         await events.record_many(conn, user_id=thread.user_id, thread_id=thread.id, entries=entries)
 
 
+async def record_later(runtime: Runtime[Context], state: ThreadState, entries: list[Entry]) -> None:
+    """Append several events with the run's next transaction (see `later`): for what no node of the run reads."""
+    thread, _persona = await load(runtime, state)
+    await later(runtime, partial(events.record_many, user_id=thread.user_id, thread_id=thread.id, entries=entries))
+
+
 async def reply_came_first(runtime: Runtime[Context], state: ThreadState) -> bool:
     """An unread reply waits: it is read before the assistant sends or waits again (the one place this is decided)."""
     async with connect(runtime) as conn:

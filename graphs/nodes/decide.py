@@ -59,4 +59,6 @@ async def decide(state: ThreadState, runtime: Runtime[Context]) -> Command[Route
         await messages.mark_processed(conn, message_ids=[r["id"] for r in replies])
 
     await later(runtime, decided)  # with the next node's first transaction (both writes are idempotent)
+    if route == "respond":  # the conversation the answer is written from: these rows (nothing since changed its text)
+        keep_ahead(f"conversation:{thread.id}", rows)
     return Command(goto=route, update={"decision": decision, "inbound_ids": [], **extra})

@@ -24,7 +24,7 @@ from agent.mail.outbox import reply_subject
 from agent.threads import messages
 from agent.threads.models import ThreadRow
 from graphs.context import Context
-from graphs.nodes.common import Entry, connect, load, recipient, record_all, with_signature
+from graphs.nodes.common import Entry, connect, load, recipient, record_all, record_later, take_ahead, with_signature
 from graphs.state import ThreadState
 
 Composed = Literal["review", "escalate"]
@@ -117,8 +117,10 @@ async def compose(runtime: Runtime[Context], state: ThreadState, *, kind: str, s
                   variables: Callable[[Assistant], dict[str, Any]]) -> Command[Composed]:
     """Draft `kind` for the thread through the guard: a clean draft goes to review, a twice-refused one to you."""
     thread, persona = await load(runtime, state)
+    rows = take_ahead(f"conversation:{thread.id}")  # read by decide in this run, when it routed here
     async with connect(runtime) as conn:
-        rows = await messages.list_for_thread(conn, user_id=thread.user_id, thread_id=thread.id)
+        if rows is None:
+            rows = await messages.list_for_thread(conn, user_id=thread.user_id, thread_id=thread.id)
         examples = await edits.latest(conn, assistant_id=persona.id)
     theirs, expected, fields = _thread_facts(thread, persona, rows)
     conversation = [{"direction": m["direction"], "text": m["text"], "at": m["at"].strftime("%Y-%m-%d %H:%M")}
@@ -140,7 +142,8 @@ async def compose(runtime: Runtime[Context], state: ThreadState, *, kind: str, s
         runtime.context.llm, kind=kind, persona=persona, subject=reply_subject(thread.subject or ""),
         variables={**base, **variables(persona)},
         ctx=guard_context(persona, recipient_fields=fields, their_texts=theirs, expected=expected), checked=checked)
-    await record_all(runtime, state, [*held, ("drafted", summary, {
+    # with the next transaction (the send's, the wait's or the run's exit checkpoint): no node of the run reads them
+    await record_later(runtime, state, [*held, ("drafted", summary, {
         "model": model, "detail": {"kind": kind, "feedback": state.get("feedback"), "attempts": len(attempts),
                                    "examples": len(examples), "language": expected}})])
     last = attempts[-1]

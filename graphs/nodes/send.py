@@ -16,7 +16,7 @@ from agent.threads import messages
 from agent.threads.lifecycle import CloseReason, Status
 from agent.threads.models import ThreadRow
 from graphs.context import Context, ThreadHeld
-from graphs.nodes.common import connect, settle, thread_uuid
+from graphs.nodes.common import connect, thread_uuid
 from graphs.state import Draft, ThreadState
 
 __all__ = ["ThreadHeld", "send"]  # ThreadHeld lives in graphs.context (no LangGraph import)
@@ -29,9 +29,9 @@ async def send(state: ThreadState, runtime: Runtime[Context]) -> Command[Target]
     """Send the current draft once; the recipient comes from the thread row, never from the model."""
     draft = state["draft"]
     step = state.get("step", 0) + 1
-    await settle(runtime.context.pool)  # the outbox opens its own transactions: the run's waiting writes go first
+    # The outbox's transactions open through `connect`: the run's waiting writes join the one that claims the step.
     result = await outbox.send_step(
-        runtime.context.pool, runtime.context.transport, thread_id=thread_uuid(state), step=step, kind=draft["kind"],
+        partial(connect, runtime), runtime.context.transport, thread_id=thread_uuid(state), step=step, kind=draft["kind"],
         author=draft["author"], subject=draft["subject"], text=draft["text"], sender=runtime.context.sender,
         sent_at=runtime.context.clock(), gate=partial(_gate, step=step, draft=draft),
     )
