@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,8 +15,6 @@ from procrastinate.jobs import Status as JobStatus
 from psycopg import AsyncConnection
 
 log = logging.getLogger(__name__)
-HELPER: ContextVar[bool] = ContextVar("ea_fetch_helper", default=False)
-"""Set in a worker's helper fetch loops (runtime.worker): they query for jobs only while there is a backlog."""
 
 NAMESPACE = "ea"
 RUN_THREAD = f"{NAMESPACE}:run_thread"
@@ -95,33 +91,12 @@ async def defer_dispatch(app: procrastinate.App, *, user_id: UUID, at: datetime 
 
 
 class JobManager(manager.JobManager):
-    """procrastinate's job manager, with retries that give way to an identical queued job, and a backlog gate for
-    the worker's helper fetch loops.
+    """procrastinate's job manager, with retries that give way to an identical queued job.
 
     A failed job whose queueing lock is taken by a queued job (a failed sync while the next sync waits, a failed
     dispatcher pass while the next pass waits) cannot go back to `todo`: procrastinate's retry raises and leaves the
     job in `doing` until the stalled-job sweep. Here it is marked failed at once; the queued job does its work.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.backlog = False
-        """Jobs are waiting: the first fetch loop got two in a row; a fetch that finds none ends it."""
-        self._hits = 0
-
-    async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> Job | None:
-        """The next job, marked doing; a helper loop (HELPER) gets None without a query unless there is a backlog,
-        so a quiet worker makes one loop's queries, not one per loop."""
-        helper = HELPER.get()
-        if helper and not self.backlog:
-            return None
-        job = await super().fetch_job(queues=queues, worker_id=worker_id)
-        if job is None:
-            self.backlog, self._hits = False, 0
-        elif not helper:
-            self._hits += 1
-            self.backlog = self._hits >= 2
-        return job
 
     async def retry_job(self, job: Job, retry_at: datetime | None = None, priority: int | None = None,
                         queue: str | None = None, lock: str | None = None) -> None:

@@ -7,13 +7,11 @@ import logging
 import signal
 import time
 
-from runtime import defer, recovery, runner
+from runtime import recovery, runner
 from runtime.services import Services
 
 log = logging.getLogger(__name__)
 RESTART_MAX_SECONDS = 30
-HELPER_POLL_SECONDS = 0.2
-"""How often a helper fetch loop looks for a backlog (a look without one costs no query)."""
 """Longest wait before the worker starts again after it stopped by itself (e.g. PostgreSQL restarted)."""
 
 
@@ -69,24 +67,15 @@ async def _run_fetchers(services: Services, *, name: str) -> None:
 
     procrastinate's worker fetches one job per trip through the event loop. With 100 jobs of its own running, a
     trip takes 10-20 ms, so one loop started a burst of 200 replies over 3.6 s (the replies were stored within
-    1.4 s); four loops start them as fast as they arrive. The first loop LISTENs for new jobs; the helpers look
-    every HELPER_POLL_SECONDS and query only while the first loop finds jobs back to back (defer.JobManager), so
-    a quiet worker makes the queries of one loop.
+    1.4 s); four loops start them as fast as they arrive. Each loop also LISTENs on a connection of its own.
     """
     settings = services.settings
-
-    async def fetch_loop(i: int, share: int) -> None:
-        if i:
-            defer.HELPER.set(True)  # in this task's context: its fetch loop and jobs inherit it
-        await services.jobs.run_worker_async(
-            install_signal_handlers=False, concurrency=share, additional_context={"services": services},
-            fetch_job_polling_interval=settings.job_poll_seconds if i == 0 else HELPER_POLL_SECONDS,
-            listen_notify=i == 0, name=name if i == 0 else f"{name}.{i}", shutdown_graceful_timeout=10,
-            update_heartbeat_interval=recovery.HEARTBEAT_SECONDS, stalled_worker_timeout=recovery.STALLED_AFTER_SECONDS,
-        )
-
-    tasks = [asyncio.create_task(fetch_loop(i, share))
-             for i, share in enumerate(shares(settings.worker_concurrency, settings.worker_fetchers))]
+    tasks = [asyncio.create_task(services.jobs.run_worker_async(
+        install_signal_handlers=False, concurrency=share, additional_context={"services": services},
+        fetch_job_polling_interval=settings.job_poll_seconds, name=name if i == 0 else f"{name}.{i}",
+        shutdown_graceful_timeout=10, update_heartbeat_interval=recovery.HEARTBEAT_SECONDS,
+        stalled_worker_timeout=recovery.STALLED_AFTER_SECONDS,
+    )) for i, share in enumerate(shares(settings.worker_concurrency, settings.worker_fetchers))]
     try:
         done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

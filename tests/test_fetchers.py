@@ -1,5 +1,4 @@
-"""The worker's job-fetching loops: the concurrency split, the helpers' backlog gate, one stopping stops all, and a
-real worker running them all."""
+"""The worker's job-fetching loops: the concurrency split, one stopping stops all, and a real worker runs them all."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runtime import defer, jobs, worker
+from runtime import worker
 from tests.support import query, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +37,7 @@ class Jobs:
         self.cancelled = 0
 
     async def run_worker_async(self, **options: Any) -> None:
-        self.started.append({**options, "helper": defer.HELPER.get()})
+        self.started.append(options)
         if len(self.started) == 1:
             await asyncio.sleep(0.05)
             raise RuntimeError("listener lost")
@@ -57,35 +56,7 @@ async def test_when_one_loop_stops_by_itself_the_others_stop_and_its_error_is_ra
         await asyncio.wait_for(worker._run_fetchers(services, name="w"), timeout=10)
     assert [o["name"] for o in jobs.started] == ["w", "w.1", "w.2", "w.3"]
     assert [o["concurrency"] for o in jobs.started] == [2, 2, 2, 2]
-    assert [(o["listen_notify"], o["helper"]) for o in jobs.started] == [(True, False)] + [(False, True)] * 3
     assert jobs.cancelled == 3, "the other loops were stopped, not left running"
-
-
-async def test_helpers_query_only_while_the_first_loop_finds_jobs_back_to_back(database_url: str) -> None:
-    app = jobs.make_app(database_url)
-    async with app.open_async():
-        manager = app.job_manager
-        worker_id = await manager.register_worker()
-        for i in range(3):
-            await app.configure_task(defer.RESUME_THREAD).defer_async(thread_id=f"t{i}", event={})
-
-        async def fetch(helper: bool) -> Any:
-            token = defer.HELPER.set(helper)
-            try:
-                return await manager.fetch_job(queues=None, worker_id=worker_id)
-            finally:
-                defer.HELPER.reset(token)
-
-        def todo() -> int:
-            return query(database_url, "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'todo'")[0]["n"]
-
-        assert await fetch(helper=True) is None and todo() == 3, "no backlog yet: a helper does not even look"
-        assert await fetch(helper=False) is not None and not manager.backlog, "one job is not a backlog"
-        assert await fetch(helper=True) is None and todo() == 2
-        assert await fetch(helper=False) is not None and manager.backlog, "two in a row are"
-        assert await fetch(helper=True) is not None and todo() == 0, "in a backlog the helpers fetch"
-        assert await fetch(helper=True) is None and not manager.backlog, "an empty queue ends the backlog"
-        await manager.unregister_worker(worker_id)
 
 
 def test_a_worker_process_runs_its_fetch_loops(database_url: str, tmp_path: Path) -> None:
@@ -96,12 +67,12 @@ def test_a_worker_process_runs_its_fetch_loops(database_url: str, tmp_path: Path
         proc = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], env=env, cwd=tmp_path, stdout=out,
                                 stderr=subprocess.STDOUT)
     try:
-        # each loop registers as a procrastinate worker (heartbeats); only the first LISTENs
+        # each loop registers as a procrastinate worker (heartbeats) and LISTENs on a connection of its own
         wait_until(lambda: query(database_url, "SELECT count(*) AS n FROM procrastinate_workers")[0]["n"] == 3,
                    what="three registered workers", timeout=60)
         wait_until(lambda: query(database_url, "SELECT count(*) AS n FROM pg_stat_activity WHERE datname ="
-                                 " current_database() AND query ILIKE 'LISTEN %%'")[0]["n"] == 1,
-                   what="one LISTEN connection", timeout=30)
+                                 " current_database() AND query ILIKE 'LISTEN %%'")[0]["n"] == 3,
+                   what="three LISTEN connections", timeout=30)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
