@@ -67,9 +67,6 @@ class Settings(BaseSettings):
 
     worker_in_process: bool = Field(default=True, validation_alias="EA_WORKER_IN_PROCESS")
     worker_concurrency: int = Field(default=256, ge=1, le=1024, validation_alias="EA_WORKER_CONCURRENCY")
-    worker_fetchers: int = Field(default=4, ge=1, le=16, validation_alias="EA_WORKER_FETCHERS")
-    """procrastinate workers (job-fetching loops) per process, sharing EA_WORKER_CONCURRENCY; one fetches a job per
-    trip through a busy event loop, so in a burst of 200 replies jobs started over 3.6 s with one and 1.4 s with four."""
     db_pool_size: int = Field(default=10, ge=2, le=100, validation_alias="EA_DB_POOL_SIZE")
     job_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="EA_JOB_POLL_SECONDS")
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(default="auto", validation_alias="EA_EVENT_LOOP")

@@ -40,7 +40,12 @@ async def run(services: Services, *, name: str, install_signal_handlers: bool) -
             requeued = await runner.requeue_parked(services)
             if requeued:
                 log.info("queued a retry for %d parked thread(s)", requeued)
-            await _run_fetchers(services, name=name)
+            await services.jobs.run_worker_async(
+                install_signal_handlers=False, concurrency=services.settings.worker_concurrency,
+                additional_context={"services": services}, fetch_job_polling_interval=services.settings.job_poll_seconds,
+                name=name, shutdown_graceful_timeout=10, update_heartbeat_interval=recovery.HEARTBEAT_SECONDS,
+                stalled_worker_timeout=recovery.STALLED_AFTER_SECONDS,
+            )
             log.warning("job worker %s stopped by itself; starting it again in %.0f s", name, delay)
         except asyncio.CancelledError:
             if stopping:
@@ -53,35 +58,3 @@ async def run(services: Services, *, name: str, install_signal_handlers: bool) -
             delay = 1.0
         await asyncio.sleep(delay)
         delay = min(delay * 2, RESTART_MAX_SECONDS)
-
-
-def shares(concurrency: int, fetchers: int) -> list[int]:
-    """EA_WORKER_CONCURRENCY split over the fetch loops (never more loops than jobs at once): [64, 64, 64, 64]."""
-    n = max(1, min(fetchers, concurrency))
-    return [concurrency // n + (i < concurrency % n) for i in range(n)]
-
-
-async def _run_fetchers(services: Services, *, name: str) -> None:
-    """Run EA_WORKER_FETCHERS procrastinate workers on this loop, sharing the concurrency; when one stops by itself,
-    the others are stopped too (cancelling is their graceful stop) and its failure, if any, is raised.
-
-    procrastinate's worker fetches one job per trip through the event loop. With 100 jobs of its own running, a
-    trip takes 10-20 ms, so one loop started a burst of 200 replies over 3.6 s (the replies were stored within
-    1.4 s); four loops start them as fast as they arrive. Each loop also LISTENs on a connection of its own.
-    """
-    settings = services.settings
-    tasks = [asyncio.create_task(services.jobs.run_worker_async(
-        install_signal_handlers=False, concurrency=share, additional_context={"services": services},
-        fetch_job_polling_interval=settings.job_poll_seconds, name=name if i == 0 else f"{name}.{i}",
-        shutdown_graceful_timeout=10, update_heartbeat_interval=recovery.HEARTBEAT_SECONDS,
-        stalled_worker_timeout=recovery.STALLED_AFTER_SECONDS,
-    )) for i, share in enumerate(shares(settings.worker_concurrency, settings.worker_fetchers))]
-    try:
-        done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()
