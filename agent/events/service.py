@@ -8,8 +8,14 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-_INSERT = ("INSERT INTO events (user_id, thread_id, kind, summary, detail, actor, model, dedupe_key) "
-           "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+
+def _insert(rows: int) -> str:
+    """INSERT of `rows` events, each a row of `_values`; a dedupe_key already recorded is skipped."""
+    return ("INSERT INTO events (user_id, thread_id, kind, summary, detail, actor, model, dedupe_key) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * rows) + " ON CONFLICT DO NOTHING")
+
+
+_INSERT = _insert(1)
 
 
 def _values(user_id: UUID, thread_id: UUID | None, kind: str, summary: str = "", *,
@@ -43,9 +49,7 @@ async def record_many(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID |
     if not entries:
         return
     rows = [_values(user_id, thread_id, kind, summary, **fields) for kind, summary, fields in entries]
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    await conn.execute(_INSERT.replace("(%s, %s, %s, %s, %s, %s, %s, %s)", values),
-                       [v for row in rows for v in row])
+    await conn.execute(_insert(len(rows)), [v for row in rows for v in row])
 
 
 async def list_for_thread(conn: AsyncConnection, *, user_id: UUID, thread_id: UUID) -> list[dict[str, Any]]:
